@@ -1,0 +1,346 @@
+//! `cohtrace`: record a guest under the patched QEMU with the plugin, analyze traces, show what is in them.
+
+mod record;
+mod symbols;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use cohtrace_analyzer::analysis::analyze;
+use cohtrace_analyzer::event::Event;
+use cohtrace_analyzer::model::{Mode, ModelConfig, ResetState};
+use cohtrace_analyzer::report;
+use cohtrace_analyzer::trace::{RecordKind, TraceFile};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cohtrace", version, about = "Find ARM64 cache-coherency hazards in QEMU guest traces")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Speculative,
+    Precise,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResetArg {
+    Invalid,
+    Unknown,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run qemu-system-aarch64 with the cohtrace plugin and write a trace.
+    Record {
+        /// Trace file to write.
+        #[arg(long, short, default_value = "cohtrace.ctrace")]
+        out: PathBuf,
+        /// The patched qemu-system-aarch64 (default: $COHTRACE_QEMU, then the one scripts/setup-qemu built).
+        #[arg(long)]
+        qemu: Option<PathBuf>,
+        /// The plugin (default: $COHTRACE_PLUGIN, then libcohtrace.so next to this executable).
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+        /// Extra plugin option KEY=VALUE (repeatable), e.g. model=online.
+        #[arg(long = "plugin-opt", value_name = "K=V")]
+        plugin_opt: Vec<String>,
+        /// Arguments for QEMU.
+        #[arg(last = true, required = true)]
+        qemu_args: Vec<String>,
+    },
+    /// Replay a trace through the shadow cache model and report hazards. Exit status: 0 none, 1 hazards, 2 error.
+    Analyze {
+        trace: PathBuf,
+        #[arg(long, value_enum, default_value = "speculative")]
+        model: ModeArg,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Guest ELF files to name PCs with (repeatable).
+        #[arg(long)]
+        elf: Vec<PathBuf>,
+        /// Symbol maps in System.map format (address type name), e.g. a kernel's.
+        #[arg(long = "symbols")]
+        symbol_maps: Vec<PathBuf>,
+        /// Model a system cache between PoU and PoC that outer-cacheable accesses allocate into.
+        #[arg(long)]
+        system_cache: bool,
+        /// What the caches may hold when the trace starts.
+        #[arg(long, value_enum, default_value = "invalid")]
+        reset_state: ResetArg,
+        /// Write the report here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Event counts by kind and memory type, and bytes per event.
+    Stats { trace: PathBuf },
+    /// Print events as text.
+    Dump {
+        trace: PathBuf,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
+        Cmd::Analyze { trace, model, format, elf, symbol_maps, system_cache, reset_state, output } => {
+            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output)
+        }
+        Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
+        Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("cohtrace: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn open(path: &PathBuf) -> Result<TraceFile> {
+    let t = TraceFile::open(path).with_context(|| format!("{}", path.display()))?;
+    if let Some(d) = &t.damage {
+        eprintln!(
+            "cohtrace: warning: {} is damaged at {d}; using the {} whole chunks before it",
+            path.display(),
+            t.chunks.len()
+        );
+    } else if t.end.is_none() {
+        eprintln!(
+            "cohtrace: warning: {} has no end chunk (the capture did not exit cleanly); using its {} whole chunks",
+            path.display(),
+            t.chunks.len()
+        );
+    }
+    Ok(t)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_analyze(
+    path: PathBuf,
+    model: ModeArg,
+    format: Format,
+    elfs: Vec<PathBuf>,
+    maps: Vec<PathBuf>,
+    system_cache: bool,
+    reset: ResetArg,
+    output: Option<PathBuf>,
+) -> Result<u8> {
+    let trace = open(&path)?;
+    let mut syms = symbols::Symbols::default();
+    for e in &elfs {
+        syms.load_elf(e)?;
+    }
+    for m in &maps {
+        syms.load_system_map(m)?;
+    }
+    let cfg = ModelConfig {
+        mode: match model {
+            ModeArg::Speculative => Mode::Speculative,
+            ModeArg::Precise => Mode::Precise,
+        },
+        system_cache,
+        reset: match reset {
+            ResetArg::Invalid => ResetState::Invalid,
+            ResetArg::Unknown => ResetState::Unknown,
+        },
+        ..Default::default()
+    };
+    let total = trace.record_count();
+    let progress = Progress::new(total);
+    let mut analysis = analyze(&trace, cfg, |n| progress.update(n));
+    progress.finish();
+    if let Some(d) = &analysis.damage
+        && trace.damage.is_none()
+    {
+        eprintln!("cohtrace: warning: {} does not decode at {d}; analysed the events before it", path.display());
+    }
+    for h in analysis.log.hazards_mut() {
+        h.observer.symbol = syms.lookup(h.observer.pc);
+        h.cause.symbol = syms.lookup(h.cause.pc);
+    }
+    let hazards = analysis.log.hazards();
+    let body = match format {
+        Format::Text => report::text::render(hazards),
+        Format::Json => report::json::render(hazards),
+        Format::Sarif => report::sarif::render(hazards),
+    };
+    match output {
+        Some(p) => std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(body.as_bytes())?;
+        }
+    }
+    Ok(if hazards.is_empty() { 0 } else { 1 })
+}
+
+/// A progress bar on stderr for analyses that run longer than a second, and only on a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    start: std::time::Instant,
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::hidden());
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} analyzing {pos}/{len} events ({per_sec}, {eta} left)")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        Progress { bar, start: std::time::Instant::now() }
+    }
+
+    fn update(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            if b.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
+                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            b.set_position(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn run_stats(path: PathBuf) -> Result<()> {
+    let trace = open(&path)?;
+    let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
+    let mut by_type = std::collections::BTreeMap::<String, u64>::new();
+    let mut n = 0u64;
+    let mut events = trace.events();
+    for ev in events.by_ref() {
+        n += 1;
+        let kind = match &ev {
+            Event::Access(a) if a.mmio => "mmio access",
+            Event::Access(a) => match a.kind {
+                cohtrace_analyzer::event::AccessKind::Load => "load",
+                cohtrace_analyzer::event::AccessKind::Store => "store",
+            },
+            Event::Fetch(_) => "fetch",
+            Event::Maintenance(m) => m.op.mnemonic(),
+            Event::SysReg(_) => "system register write",
+            Event::Regime { .. } => "regime change",
+            Event::Marker(_) => "marker",
+        };
+        *by_kind.entry(kind).or_default() += 1;
+        if let Event::Access(a) = &ev {
+            *by_type.entry(a.mem.to_string()).or_default() += 1;
+        }
+    }
+    let mut out = String::new();
+    out.push_str(&format!("trace       {}\n", path.display()));
+    out.push_str(&format!("size        {} bytes ({} in chunks)\n", trace.len_bytes(), trace.payload_bytes()));
+    out.push_str(&format!("chunks      {}\n", trace.chunks.len()));
+    out.push_str(&format!("vcpus       {:?}\n", trace.vcpus()));
+    out.push_str(&format!("events      {n}\n"));
+    if n > 0 {
+        out.push_str(&format!("bytes/event {:.3}\n", trace.payload_bytes() as f64 / n as f64));
+    }
+    if let Some(e) = trace.end {
+        out.push_str(&format!("complete    yes ({} records, {} dropped)\n", e.records, e.dropped));
+    } else {
+        out.push_str("complete    no (no end chunk)\n");
+    }
+    for (k, v) in &trace.header.meta {
+        out.push_str(&format!("meta        {k}={v}\n"));
+    }
+    out.push_str("\nevents by kind\n");
+    for (k, v) in by_kind {
+        out.push_str(&format!("  {k:<24} {v}\n"));
+    }
+    out.push_str("\naccesses by memory type\n");
+    for (k, v) in by_type {
+        out.push_str(&format!("  {k:<24} {v}\n"));
+    }
+    print!("{out}");
+    if let Some(d) = events.error() {
+        bail!("trace does not decode at {d}");
+    }
+    Ok(())
+}
+
+fn run_dump(path: PathBuf, limit: Option<u64>) -> Result<()> {
+    let trace = open(&path)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut events = trace.events();
+    let mut n = 0u64;
+    while let Some((vcpu, seq, r)) = events.next_record() {
+        if limit.is_some_and(|l| n >= l) {
+            break;
+        }
+        n += 1;
+        let line = match RecordKind::from_u8(r.kind) {
+            Some(RecordKind::MarkerArg) => format!("{seq:>10} cpu{vcpu} marker-arg {:#x}", r.a),
+            _ => match cohtrace_analyzer::trace::record::record_to_event(&r, None, vcpu, trace.geometry()) {
+                Some(ev) => format!("{seq:>10} {}", describe(&ev)),
+                None => format!("{seq:>10} cpu{vcpu} (malformed record {r:?})"),
+            },
+        };
+        if writeln!(out, "{line}").is_err() {
+            return Ok(()); // stdout closed (e.g. piped to head)
+        }
+    }
+    if let Some(d) = events.error() {
+        bail!("trace does not decode at {d}");
+    }
+    Ok(())
+}
+
+fn describe(ev: &Event) -> String {
+    match ev {
+        Event::Access(a) => format!(
+            "cpu{} {} pc={:#x} va={:#x} pa={:#x} size={} {}{}",
+            a.vcpu,
+            match a.kind {
+                cohtrace_analyzer::event::AccessKind::Load => "load ",
+                cohtrace_analyzer::event::AccessKind::Store => "store",
+            },
+            a.pc,
+            a.va,
+            a.pa,
+            a.size,
+            a.mem,
+            if a.mmio { " mmio" } else { "" }
+        ),
+        Event::Fetch(f) => format!("cpu{} fetch pc={:#x} line={:#x} {}", f.vcpu, f.pc, f.pa, f.mem),
+        Event::Maintenance(m) => format!(
+            "cpu{} {} pc={:#x} xt={:#x} pa={} {}",
+            m.vcpu,
+            m.op.mnemonic(),
+            m.pc,
+            m.operand,
+            m.pa.map(|p| format!("{p:#x}")).unwrap_or_else(|| "-".into()),
+            m.mem
+        ),
+        Event::SysReg(s) => format!("cpu{} msr {} <- {:#x} pc={:#x}", s.vcpu, s.reg.name(), s.value, s.pc),
+        Event::Regime { vcpu, regime } => format!(
+            "cpu{vcpu} regime EL{} {:?} vmid={:?} asid={:?}",
+            regime.el, regime.kind, regime.vmid, regime.asid
+        ),
+        Event::Marker(m) => format!("cpu{} marker {:?} args={:#x?} pc={:#x}", m.vcpu, m.kind, m.args, m.pc),
+    }
+}

@@ -1,0 +1,355 @@
+//! The event vocabulary: what the plugin captures and the model consumes.
+//!
+//! This is the seam of the project: the model never knows whether events came from a trace file or a live
+//! plugin, and the plugin never knows how hazards are judged.
+
+use crate::memtype::MemType;
+
+/// Which translation regime an access was made in (Arm ARM D8.1: EL1&0, EL2&0, EL2, EL3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegimeKind {
+    #[default]
+    El10,
+    El20,
+    El2,
+    El3,
+}
+
+/// Exception level and address-space identifiers of the side of an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Regime {
+    pub el: u8,
+    pub kind: RegimeKind,
+    /// VMID of the EL1&0 regime when stage 2 is enabled; `None` otherwise.
+    pub vmid: Option<u16>,
+    /// ASID of the regime's stage 1 when it has ASIDs (EL1&0, EL2&0) and stage 1 is on.
+    pub asid: Option<u16>,
+    pub secure: bool,
+}
+
+impl Regime {
+    /// Packs into 48 bits for the trace: el(2) kind(2) secure(1) has_vmid(1) has_asid(1) | vmid(16) | asid(16).
+    pub fn pack(self) -> u64 {
+        let kind = match self.kind {
+            RegimeKind::El10 => 0,
+            RegimeKind::El20 => 1,
+            RegimeKind::El2 => 2,
+            RegimeKind::El3 => 3,
+        };
+        (self.el as u64 & 3)
+            | kind << 2
+            | (self.secure as u64) << 4
+            | (self.vmid.is_some() as u64) << 5
+            | (self.asid.is_some() as u64) << 6
+            | (self.vmid.unwrap_or(0) as u64) << 16
+            | (self.asid.unwrap_or(0) as u64) << 32
+    }
+
+    pub fn unpack(v: u64) -> Regime {
+        let kind = match (v >> 2) & 3 {
+            0 => RegimeKind::El10,
+            1 => RegimeKind::El20,
+            2 => RegimeKind::El2,
+            _ => RegimeKind::El3,
+        };
+        Regime {
+            el: (v & 3) as u8,
+            kind,
+            secure: v & (1 << 4) != 0,
+            vmid: (v & (1 << 5) != 0).then_some((v >> 16) as u16),
+            asid: (v & (1 << 6) != 0).then_some((v >> 32) as u16),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    Load,
+    Store,
+}
+
+/// A data access by a vCPU. `size` is in bytes (a power of two, 1..=64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub vcpu: u16,
+    pub pc: u64,
+    pub va: u64,
+    pub pa: u64,
+    pub size: u32,
+    pub kind: AccessKind,
+    pub mem: MemType,
+    /// To a device (not RAM): recorded, not modelled.
+    pub mmio: bool,
+}
+
+/// An instruction fetch of one physical line (emitted when QEMU translates code from it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    pub vcpu: u16,
+    /// First instruction fetched from the line.
+    pub pc: u64,
+    pub pa: u64,
+    pub mem: MemType,
+}
+
+/// Cache-maintenance and TLB instructions cohtrace decodes (Arm ARM C5.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CacheOp {
+    DcIvac,
+    DcIsw,
+    DcCsw,
+    DcCisw,
+    DcZva,
+    DcCvac,
+    DcCvau,
+    DcCvap,
+    DcCvadp,
+    DcCivac,
+    IcIalluis,
+    IcIallu,
+    IcIvau,
+    /// Any TLBI; the payload is the instruction's op1:CRm:op2 (bits 18:5 of the encoding).
+    Tlbi(u16),
+}
+
+impl CacheOp {
+    /// Operations by virtual address: they carry a VA and, when it translates, a physical line.
+    pub fn is_by_va(self) -> bool {
+        matches!(
+            self,
+            CacheOp::DcIvac
+                | CacheOp::DcZva
+                | CacheOp::DcCvac
+                | CacheOp::DcCvau
+                | CacheOp::DcCvap
+                | CacheOp::DcCvadp
+                | CacheOp::DcCivac
+                | CacheOp::IcIvau
+        )
+    }
+
+    pub fn is_set_way(self) -> bool {
+        matches!(self, CacheOp::DcIsw | CacheOp::DcCsw | CacheOp::DcCisw)
+    }
+
+    pub fn mnemonic(self) -> &'static str {
+        match self {
+            CacheOp::DcIvac => "DC IVAC",
+            CacheOp::DcIsw => "DC ISW",
+            CacheOp::DcCsw => "DC CSW",
+            CacheOp::DcCisw => "DC CISW",
+            CacheOp::DcZva => "DC ZVA",
+            CacheOp::DcCvac => "DC CVAC",
+            CacheOp::DcCvau => "DC CVAU",
+            CacheOp::DcCvap => "DC CVAP",
+            CacheOp::DcCvadp => "DC CVADP",
+            CacheOp::DcCivac => "DC CIVAC",
+            CacheOp::IcIalluis => "IC IALLUIS",
+            CacheOp::IcIallu => "IC IALLU",
+            CacheOp::IcIvau => "IC IVAU",
+            CacheOp::Tlbi(_) => "TLBI",
+        }
+    }
+
+    /// Dense code for the trace format; `Tlbi` carries its operand separately.
+    pub fn code(self) -> u8 {
+        match self {
+            CacheOp::DcIvac => 0,
+            CacheOp::DcIsw => 1,
+            CacheOp::DcCsw => 2,
+            CacheOp::DcCisw => 3,
+            CacheOp::DcZva => 4,
+            CacheOp::DcCvac => 5,
+            CacheOp::DcCvau => 6,
+            CacheOp::DcCvap => 7,
+            CacheOp::DcCvadp => 8,
+            CacheOp::DcCivac => 9,
+            CacheOp::IcIalluis => 10,
+            CacheOp::IcIallu => 11,
+            CacheOp::IcIvau => 12,
+            CacheOp::Tlbi(_) => 13,
+        }
+    }
+
+    pub fn from_code(code: u8, tlbi: u16) -> Option<CacheOp> {
+        Some(match code {
+            0 => CacheOp::DcIvac,
+            1 => CacheOp::DcIsw,
+            2 => CacheOp::DcCsw,
+            3 => CacheOp::DcCisw,
+            4 => CacheOp::DcZva,
+            5 => CacheOp::DcCvac,
+            6 => CacheOp::DcCvau,
+            7 => CacheOp::DcCvap,
+            8 => CacheOp::DcCvadp,
+            9 => CacheOp::DcCivac,
+            10 => CacheOp::IcIalluis,
+            11 => CacheOp::IcIallu,
+            12 => CacheOp::IcIvau,
+            13 => CacheOp::Tlbi(tlbi),
+            _ => return None,
+        })
+    }
+}
+
+/// A cache-maintenance (or TLB) instruction as executed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Maintenance {
+    pub vcpu: u16,
+    pub pc: u64,
+    pub op: CacheOp,
+    /// The Xt operand: a VA for by-VA operations, the set/way/level word for set/way operations.
+    pub operand: u64,
+    /// Physical address the VA translated to (by-VA operations), if it translated.
+    pub pa: Option<u64>,
+    /// Memory type of the mapping the VA translated through (DC ZVA writes with it).
+    pub mem: MemType,
+    /// Bytes covered: the line size for DC/IC by VA, the ZVA block for DC ZVA, 0 otherwise.
+    pub len: u32,
+}
+
+/// System registers whose writes the plugin decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SysReg {
+    SctlrEl1,
+    SctlrEl2,
+    HcrEl2,
+    MairEl1,
+    MairEl2,
+    TcrEl1,
+    TcrEl2,
+    Ttbr0El1,
+    Ttbr1El1,
+    Ttbr0El2,
+    Ttbr1El2,
+    VttbrEl2,
+    VtcrEl2,
+}
+
+impl SysReg {
+    pub const ALL: [SysReg; 13] = [
+        SysReg::SctlrEl1,
+        SysReg::SctlrEl2,
+        SysReg::HcrEl2,
+        SysReg::MairEl1,
+        SysReg::MairEl2,
+        SysReg::TcrEl1,
+        SysReg::TcrEl2,
+        SysReg::Ttbr0El1,
+        SysReg::Ttbr1El1,
+        SysReg::Ttbr0El2,
+        SysReg::Ttbr1El2,
+        SysReg::VttbrEl2,
+        SysReg::VtcrEl2,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SysReg::SctlrEl1 => "SCTLR_EL1",
+            SysReg::SctlrEl2 => "SCTLR_EL2",
+            SysReg::HcrEl2 => "HCR_EL2",
+            SysReg::MairEl1 => "MAIR_EL1",
+            SysReg::MairEl2 => "MAIR_EL2",
+            SysReg::TcrEl1 => "TCR_EL1",
+            SysReg::TcrEl2 => "TCR_EL2",
+            SysReg::Ttbr0El1 => "TTBR0_EL1",
+            SysReg::Ttbr1El1 => "TTBR1_EL1",
+            SysReg::Ttbr0El2 => "TTBR0_EL2",
+            SysReg::Ttbr1El2 => "TTBR1_EL2",
+            SysReg::VttbrEl2 => "VTTBR_EL2",
+            SysReg::VtcrEl2 => "VTCR_EL2",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        SysReg::ALL.iter().position(|r| *r == self).unwrap_or(0) as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<SysReg> {
+        SysReg::ALL.get(code as usize).copied()
+    }
+}
+
+/// A write to a tracked system register (the value written, after VHE redirection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysRegWrite {
+    pub vcpu: u16,
+    pub pc: u64,
+    pub reg: SysReg,
+    pub value: u64,
+}
+
+/// Guest marker instructions (docs/markers.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkerKind {
+    /// Start of a test case; X0 is its id.
+    Begin,
+    /// End of a test case; X0 is its id.
+    End,
+    /// Name the physical range [X1, X1+X2) with the name id X0.
+    NameRange,
+    /// Suppress hazards on the physical range [X1, X1+X2).
+    Suppress,
+    /// Check: no hazard since the last Begin.
+    Check,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Marker {
+    pub vcpu: u16,
+    pub pc: u64,
+    pub kind: MarkerKind,
+    pub args: [u64; 3],
+}
+
+/// One event, in the global order the model consumes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Access(Access),
+    Fetch(Fetch),
+    Maintenance(Maintenance),
+    SysReg(SysRegWrite),
+    /// The vCPU now runs in this regime: later events of the vCPU belong to it.
+    Regime { vcpu: u16, regime: Regime },
+    Marker(Marker),
+}
+
+impl Event {
+    pub fn vcpu(&self) -> u16 {
+        match self {
+            Event::Access(a) => a.vcpu,
+            Event::Fetch(f) => f.vcpu,
+            Event::Maintenance(m) => m.vcpu,
+            Event::SysReg(s) => s.vcpu,
+            Event::Regime { vcpu, .. } => *vcpu,
+            Event::Marker(m) => m.vcpu,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regime_round_trips_through_pack() {
+        let cases = [
+            Regime { el: 1, kind: RegimeKind::El10, vmid: Some(7), asid: Some(0xbeef), secure: false },
+            Regime { el: 2, kind: RegimeKind::El2, vmid: None, asid: None, secure: false },
+            Regime { el: 0, kind: RegimeKind::El20, vmid: None, asid: Some(3), secure: true },
+        ];
+        for r in cases {
+            assert_eq!(Regime::unpack(r.pack()), r);
+        }
+    }
+
+    #[test]
+    fn cache_op_codes_round_trip() {
+        for code in 0..=13u8 {
+            let op = CacheOp::from_code(code, 0x123).unwrap();
+            assert_eq!(op.code(), code);
+        }
+        assert_eq!(CacheOp::from_code(14, 0), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! Per-line state and the state transitions of docs/model.md. Hazard judgement stays in `Model`.
+
+use crate::event::{AccessKind, CacheOp};
+use crate::report::SideAction;
+
+/// Who made a version (or did an access): enough to rebuild a report side without keeping the event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterRef {
+    pub pc: u64,
+    pub va: u64,
+    pub seq: u64,
+    pub regime: u32,
+    pub vcpu: u16,
+    pub mem: u16,
+    pub action: u16,
+}
+
+pub fn action_code(a: SideAction) -> u16 {
+    match a {
+        SideAction::Access { kind, size } => {
+            (if kind == AccessKind::Store { 0x100 } else { 0 }) | size.min(255) as u16
+        }
+        SideAction::Fetch => 0x200,
+        SideAction::Maintenance(op) => {
+            0x400 | op.code() as u16
+        }
+    }
+}
+
+pub fn action_from_code(c: u16) -> SideAction {
+    if c & 0x400 != 0 {
+        SideAction::Maintenance(CacheOp::from_code((c & 0xff) as u8, 0).unwrap_or(CacheOp::DcCivac))
+    } else if c & 0x200 != 0 {
+        SideAction::Fetch
+    } else {
+        SideAction::Access {
+            kind: if c & 0x100 != 0 { AccessKind::Store } else { AccessKind::Load },
+            size: (c & 0xff) as u32,
+        }
+    }
+}
+
+const PRESENT: u8 = 1;
+const DIRTY: u8 = 2;
+/// Allocated by a Write-Through access: later WT writes keep it up to date.
+const WT: u8 = 4;
+/// Not allocated by an access we saw: what a speculative allocation could have left.
+const SPECULATIVE: u8 = 8;
+
+/// A cached copy of a line: which version it holds and its state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Copy {
+    pub ver: u32,
+    flags: u8,
+}
+
+impl Copy {
+    pub const NONE: Copy = Copy { ver: 0, flags: 0 };
+
+    pub fn clean(ver: u32, write_through: bool) -> Copy {
+        Copy { ver, flags: PRESENT | if write_through { WT } else { 0 } }
+    }
+
+    pub fn speculative(ver: u32) -> Copy {
+        Copy { ver, flags: PRESENT | SPECULATIVE }
+    }
+
+    pub fn dirty_copy(ver: u32) -> Copy {
+        Copy { ver, flags: PRESENT | DIRTY }
+    }
+
+    #[inline(always)]
+    pub fn present(self) -> bool {
+        self.flags & PRESENT != 0
+    }
+
+    #[inline(always)]
+    pub fn dirty(self) -> bool {
+        self.flags & DIRTY != 0
+    }
+
+    pub fn write_through(self) -> bool {
+        self.flags & WT != 0
+    }
+
+    pub fn is_speculative(self) -> bool {
+        self.flags & SPECULATIVE != 0
+    }
+}
+
+/// One physical line. Versions count writes to the line; 0 is its content when the trace started.
+#[derive(Clone, Debug, Default)]
+pub struct Line {
+    /// The last version number handed out; numbers are never reused.
+    counter: u32,
+    /// Version of the newest data (normally the newest write; older when a write was lost).
+    pub latest: u32,
+    /// Version at the Point of Coherency.
+    pub mem: u32,
+    /// PE data caches up to the Point of Unification.
+    pub l1: Copy,
+    /// Between PoU and PoC: where DC CVAU cleans to, and a system cache.
+    pub l2: Copy,
+    /// Instruction cache, valid while `ic_epoch` matches the model's.
+    pub ic: Copy,
+    pub ic_epoch: u32,
+    pub latest_by: WriterRef,
+    pub l1_by: WriterRef,
+    pub l2_by: WriterRef,
+}
+
+impl Line {
+    pub fn new() -> Line {
+        Line::default()
+    }
+
+    /// Writer of the dirty data a clean would push to memory (the PE cache's if both levels are dirty).
+    pub fn dirty_writer(&self) -> WriterRef {
+        if self.l1.dirty() { self.l1_by } else { self.l2_by }
+    }
+
+    /// A Write-Back write: the PE cache's copy becomes the newest version, dirty.
+    pub fn write_back(&mut self, w: &WriterRef, spec_icache: Option<u32>) {
+        if let Some(epoch) = spec_icache {
+            self.speculative_icache(epoch);
+        }
+        self.counter += 1;
+        self.latest = self.counter;
+        self.l1 = Copy::dirty_copy(self.latest);
+        self.l1_by = *w;
+        self.latest_by = *w;
+    }
+
+    /// A Write-Through, Non-cacheable or Device write: memory gets the newest version. A WT write keeps a
+    /// copy that WT allocated current; any other copy is now stale. `spec_mapped` leaves a possibly
+    /// allocated clean copy of the previous version where none is known (speculative mode).
+    pub fn write_memory(&mut self, w: &WriterRef, write_through: bool, spec_mapped: bool, spec_icache: Option<u32>) {
+        if let Some(epoch) = spec_icache {
+            self.speculative_icache(epoch);
+        }
+        let previous = self.mem;
+        if spec_mapped && !self.l1.present() {
+            self.l1 = Copy::speculative(previous);
+        }
+        self.counter += 1;
+        self.latest = self.counter;
+        self.mem = self.latest;
+        self.latest_by = *w;
+        if write_through && self.l1.present() && self.l1.write_through() && !self.l1.dirty() {
+            self.l1.ver = self.latest;
+        }
+    }
+
+    /// The I-cache may hold the line's current version before it is overwritten (speculative mode).
+    fn speculative_icache(&mut self, epoch: u32) {
+        if !(self.ic.present() && self.ic_epoch == epoch) {
+            self.ic = Copy::speculative(self.latest);
+            self.ic_epoch = epoch;
+        }
+    }
+
+    /// Writes a dirty copy's version back to memory. If memory already holds a newer version, that newer
+    /// write is now lost (reported when it happened) and the line's newest version is the one written back.
+    fn write_back_to_memory(&mut self, ver: u32, by: WriterRef) {
+        if self.mem > ver && self.latest == self.mem {
+            self.latest = ver;
+            self.latest_by = by;
+        }
+        self.mem = ver;
+    }
+
+    pub fn clean_to_poc(&mut self) {
+        if self.l2.dirty() {
+            let (v, by) = (self.l2.ver, self.l2_by);
+            self.write_back_to_memory(v, by);
+            self.l2 = Copy::clean(v, false);
+        }
+        if self.l1.dirty() {
+            let (v, by) = (self.l1.ver, self.l1_by);
+            self.write_back_to_memory(v, by);
+            if self.l2.present() {
+                self.l2 = Copy::clean(v, false);
+            }
+            self.l1 = Copy::clean(v, false);
+        }
+    }
+
+    /// DC CVAU: the PE cache's dirty data moves to the PoU level, still dirty with respect to PoC.
+    pub fn clean_to_pou(&mut self) {
+        if self.l1.dirty() {
+            self.l2 = Copy::dirty_copy(self.l1.ver);
+            self.l2_by = self.l1_by;
+            self.l1 = Copy::clean(self.l1.ver, false);
+        }
+    }
+
+    /// DC IVAC: drops both data levels. Dirty data is discarded: memory's version is the newest again.
+    pub fn invalidate_data(&mut self) {
+        if self.l1.dirty() || self.l2.dirty() {
+            self.latest = self.mem;
+        }
+        self.l1 = Copy::NONE;
+        self.l2 = Copy::NONE;
+    }
+}

@@ -1,0 +1,548 @@
+//! The shadow cache model: replays events and reports coherency hazards. docs/model.md states every rule and
+//! its Arm ARM reasoning; the comments here only point at the rule.
+//!
+//! Per physical line it keeps versions, not data: the version at the Point of Coherency (memory), a copy in
+//! the PE caches up to the Point of Unification (one coherent domain for all vCPUs: hardware keeps cacheable
+//! accesses coherent among PEs), a copy between PoU and PoC (where DC CVAU leaves data, and where a system
+//! cache would allocate), an instruction-cache copy, and the newest write with who made it. A hazard is an
+//! observer getting a version other than the newest, or a write whose data is certain to be lost.
+
+mod line;
+
+use crate::event::{AccessKind, CacheOp, Event, Marker, MarkerKind, Regime};
+use crate::memtype::{Cacheability, MemType};
+use crate::report::{Hazard, HazardClass, HazardLog, Side, SideAction};
+use hashbrown::{HashMap, HashSet};
+use line::{Copy as LineCopy, Line, WriterRef};
+
+/// When the cache may hold a line (docs/model.md, "Modes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A line of a page that a live translation maps cacheable may be allocated at any time (Arm ARM
+    /// B2.12/D8.2: speculative accesses and prefetches); evidence of a live cacheable mapping is a
+    /// cacheable access to the page.
+    #[default]
+    Speculative,
+    /// Only lines actually accessed cacheably are cached.
+    Precise,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "speculative" => Some(Mode::Speculative),
+            "precise" => Some(Mode::Precise),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Speculative => "speculative",
+            Mode::Precise => "precise",
+        }
+    }
+}
+
+/// What the caches may hold at reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ResetState {
+    /// Caches come out of firmware invalid: nothing is stale until something maps a page cacheable.
+    #[default]
+    Invalid,
+    /// Any line may hold stale data from before the trace started (every page counts as mapped cacheable).
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    pub mode: Mode,
+    pub line_size: u32,
+    /// Model a system cache between PoU and PoC that outer-cacheable accesses allocate into.
+    pub system_cache: bool,
+    pub reset: ResetState,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { mode: Mode::Speculative, line_size: 64, system_cache: false, reset: ResetState::Invalid }
+    }
+}
+
+const PAGE_SHIFT: u32 = 12;
+
+/// Event counts, for `cohtrace stats` and progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelStats {
+    pub events: u64,
+    pub accesses: u64,
+    pub mmio: u64,
+    pub unknown_type: u64,
+    pub fetches: u64,
+    pub maintenance: u64,
+    pub untranslated_maintenance: u64,
+}
+
+/// The embeddable consumer: feed events in global order, read hazards.
+pub struct Model {
+    cfg: ModelConfig,
+    line_shift: u32,
+    lines: HashMap<u64, Line>,
+    /// Pages with evidence of a live cacheable data mapping, and of an instruction fetch (speculative mode).
+    cacheable_pages: HashSet<u64>,
+    fetched_pages: HashSet<u64>,
+    last_cacheable_page: u64,
+    /// Interned regimes, so writer records stay small.
+    regimes: Vec<Regime>,
+    regime_ids: HashMap<Regime, u32>,
+    vcpus: Vec<VcpuState>,
+    /// Global I-cache invalidation epoch (IC IALLU/IALLUIS invalidate every line).
+    ic_epoch: u32,
+    seq: u64,
+    log: HazardLog,
+    suppressed: Vec<(u64, u64)>,
+    names: Vec<(u64, u64, String)>,
+    stats: ModelStats,
+}
+
+#[derive(Clone, Copy, Default)]
+struct VcpuState {
+    regime: u32,
+    /// The last set/way maintenance instruction this vCPU executed: (seq, pc, op).
+    set_way: Option<(u64, u64, CacheOp)>,
+}
+
+impl Model {
+    pub fn new(cfg: ModelConfig) -> Model {
+        let mut m = Model {
+            cfg,
+            line_shift: cfg.line_size.max(16).trailing_zeros(),
+            lines: HashMap::new(),
+            cacheable_pages: HashSet::new(),
+            fetched_pages: HashSet::new(),
+            last_cacheable_page: u64::MAX,
+            regimes: Vec::new(),
+            regime_ids: HashMap::new(),
+            vcpus: Vec::new(),
+            ic_epoch: 0,
+            seq: 0,
+            log: HazardLog::default(),
+            suppressed: Vec::new(),
+            names: Vec::new(),
+            stats: ModelStats::default(),
+        };
+        m.intern_regime(Regime::default());
+        m
+    }
+
+    pub fn config(&self) -> ModelConfig {
+        self.cfg
+    }
+
+    pub fn hazards(&self) -> &[Hazard] {
+        self.log.hazards()
+    }
+
+    pub fn log(&self) -> &HazardLog {
+        &self.log
+    }
+
+    pub fn into_log(self) -> HazardLog {
+        self.log
+    }
+
+    pub fn stats(&self) -> ModelStats {
+        self.stats
+    }
+
+    /// Lines the model currently tracks (memory use grows with this).
+    pub fn tracked_lines(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Forgets the hazards found so far (a fuzzer's new test case); the cache state carries on, as it
+    /// does on hardware.
+    pub fn clear_hazards(&mut self) {
+        self.log.clear();
+    }
+
+    /// Forgets everything: cache state, hazards, names.
+    pub fn reset(&mut self) {
+        *self = Model::new(self.cfg);
+    }
+
+    fn intern_regime(&mut self, r: Regime) -> u32 {
+        if let Some(&id) = self.regime_ids.get(&r) {
+            return id;
+        }
+        let id = self.regimes.len() as u32;
+        self.regimes.push(r);
+        self.regime_ids.insert(r, id);
+        id
+    }
+
+    fn vcpu(&mut self, v: u16) -> &mut VcpuState {
+        let i = v as usize;
+        if i >= self.vcpus.len() {
+            self.vcpus.resize(i + 1, VcpuState::default());
+        }
+        &mut self.vcpus[i]
+    }
+
+    /// Feeds one event. Events must come in global order.
+    #[inline]
+    pub fn feed(&mut self, ev: &Event) {
+        self.seq += 1;
+        self.stats.events += 1;
+        match *ev {
+            Event::Access(a) => {
+                self.stats.accesses += 1;
+                if a.mmio {
+                    self.stats.mmio += 1;
+                    return;
+                }
+                if !a.mem.is_known() {
+                    self.stats.unknown_type += 1;
+                    return;
+                }
+                let regime = self.vcpu(a.vcpu).regime;
+                let w = WriterRef {
+                    pc: a.pc,
+                    va: a.va,
+                    seq: self.seq,
+                    regime,
+                    vcpu: a.vcpu,
+                    mem: a.mem.to_bits(),
+                    action: line::action_code(SideAction::Access { kind: a.kind, size: a.size }),
+                };
+                let first = a.pa >> self.line_shift;
+                let last = (a.pa + a.size.max(1) as u64 - 1) >> self.line_shift;
+                for l in first..=last {
+                    match a.kind {
+                        AccessKind::Load => self.load(l << self.line_shift, &w, a.mem),
+                        AccessKind::Store => self.store(l << self.line_shift, &w, a.mem),
+                    }
+                }
+            }
+            Event::Fetch(f) => {
+                self.stats.fetches += 1;
+                let regime = self.vcpu(f.vcpu).regime;
+                let w = WriterRef {
+                    pc: f.pc,
+                    va: f.pc,
+                    seq: self.seq,
+                    regime,
+                    vcpu: f.vcpu,
+                    mem: f.mem.to_bits(),
+                    action: line::action_code(SideAction::Fetch),
+                };
+                self.fetch(f.pa & !(self.cfg.line_size as u64 - 1), &w, f.mem);
+            }
+            Event::Maintenance(m) => {
+                self.stats.maintenance += 1;
+                let regime = self.vcpu(m.vcpu).regime;
+                let w = WriterRef {
+                    pc: m.pc,
+                    va: m.operand,
+                    seq: self.seq,
+                    regime,
+                    vcpu: m.vcpu,
+                    mem: m.mem.to_bits(),
+                    action: line::action_code(SideAction::Maintenance(m.op)),
+                };
+                if m.op.is_set_way() {
+                    let seq = self.seq;
+                    self.vcpu(m.vcpu).set_way = Some((seq, m.pc, m.op));
+                    return;
+                }
+                match m.op {
+                    CacheOp::IcIallu | CacheOp::IcIalluis => self.ic_epoch = self.ic_epoch.wrapping_add(1),
+                    CacheOp::Tlbi(_) => {}
+                    op => match m.pa {
+                        None => self.stats.untranslated_maintenance += 1,
+                        Some(pa) => self.maintain(op, pa, m.len, &w, m.mem),
+                    },
+                }
+            }
+            Event::SysReg(_) => {}
+            Event::Regime { vcpu, regime } => {
+                let id = self.intern_regime(regime);
+                self.vcpu(vcpu).regime = id;
+            }
+            Event::Marker(m) => self.marker(&m),
+        }
+    }
+
+    fn marker(&mut self, m: &Marker) {
+        let [_, start, len] = m.args;
+        match m.kind {
+            MarkerKind::Suppress => self.suppressed.push((start, start.saturating_add(len))),
+            MarkerKind::NameRange => {
+                self.names.push((start, start.saturating_add(len), format!("range-{}", m.args[0])));
+            }
+            MarkerKind::Begin | MarkerKind::End | MarkerKind::Check => {}
+        }
+    }
+
+    /// Gives a physical range a name reports use (guest markers, or a harness through the library).
+    pub fn name_range(&mut self, start: u64, len: u64, name: &str) {
+        self.names.push((start, start.saturating_add(len), name.to_string()));
+    }
+
+    pub fn suppress_range(&mut self, start: u64, len: u64) {
+        self.suppressed.push((start, start.saturating_add(len)));
+    }
+
+    fn page_cacheably_mapped(&self, line_pa: u64) -> bool {
+        self.cfg.reset == ResetState::Unknown || self.cacheable_pages.contains(&(line_pa >> PAGE_SHIFT))
+    }
+
+    #[inline]
+    fn note_cacheable(&mut self, line_pa: u64) {
+        let page = line_pa >> PAGE_SHIFT;
+        if page != self.last_cacheable_page {
+            self.last_cacheable_page = page;
+            self.cacheable_pages.insert(page);
+        }
+    }
+
+    #[inline]
+    fn line(&mut self, line_pa: u64) -> &mut Line {
+        self.lines.entry(line_pa).or_insert_with(Line::new)
+    }
+
+    /// Inner (PE cache) behaviour of a type: WB and WT allocate on reads, only WB on writes.
+    fn inner(mem: MemType) -> Cacheability {
+        mem.inner().unwrap_or(Cacheability::NonCacheable)
+    }
+
+    fn load(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
+        let inner = Self::inner(mem);
+        let system_cache = self.cfg.system_cache && mem.outer().is_some_and(|o| o != Cacheability::NonCacheable);
+        if inner == Cacheability::NonCacheable {
+            // NC and Device reads go to PoC (or a system cache the type is outer-cacheable in).
+            let line = self.line(line_pa);
+            let got = if system_cache && line.l2.present() { line.l2.ver } else { line.mem };
+            if got != line.latest {
+                let cause = line.dirty_writer();
+                let class = HazardClass::DirtyBypass;
+                let missing = if line.l2.dirty() && !line.l1.dirty() {
+                    "DC CVAC or DC CIVAC (to PoC) by the writer after the write: DC CVAU only cleans to PoU, which is not PoC"
+                } else {
+                    "DC CVAC or DC CIVAC (to PoC) by the writer after the write and before the non-cacheable read"
+                };
+                self.hazard(class, line_pa, w, &cause, missing);
+            }
+            return;
+        }
+        self.note_cacheable(line_pa);
+        let line = self.line(line_pa);
+        let got = if line.l1.present() {
+            line.l1.ver
+        } else if line.l2.present() {
+            let v = line.l2.ver;
+            line.l1 = LineCopy::clean(v, inner == Cacheability::WriteThrough);
+            v
+        } else {
+            let v = line.mem;
+            line.l1 = LineCopy::clean(v, inner == Cacheability::WriteThrough);
+            if system_cache {
+                line.l2 = LineCopy::clean(v, false);
+            }
+            v
+        };
+        if got != line.latest {
+            let cause = line.latest_by;
+            self.hazard(
+                HazardClass::StaleRead,
+                line_pa,
+                w,
+                &cause,
+                "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read",
+            );
+        }
+    }
+
+    fn store(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
+        let inner = Self::inner(mem);
+        let speculative = self.cfg.mode == Mode::Speculative;
+        // The I-cache may hold an old copy of any line of a page code was fetched from.
+        let spec_icache =
+            (speculative && self.fetched_pages.contains(&(line_pa >> PAGE_SHIFT))).then_some(self.ic_epoch);
+        if inner == Cacheability::WriteBack {
+            self.note_cacheable(line_pa);
+            let line = self.line(line_pa);
+            // Writing into a stale copy leaves a dirty line whose other bytes are stale: its write-back
+            // will overwrite the newer data in memory.
+            let base = if line.l1.present() { Some(line.l1.ver) } else if line.l2.present() { Some(line.l2.ver) } else { None };
+            let clobbers = base.is_some_and(|v| v != line.latest);
+            let victim = line.latest_by;
+            line.write_back(w, spec_icache);
+            if clobbers {
+                self.hazard(
+                    HazardClass::LostWrite,
+                    line_pa,
+                    &victim,
+                    w,
+                    "DC IVAC or DC CIVAC (to PoC) on the line before writing it through the cacheable mapping",
+                );
+            }
+            return;
+        }
+        // Write-Through, Non-cacheable and Device writes update memory.
+        let spec_mapped = speculative && self.page_cacheably_mapped(line_pa);
+        if inner == Cacheability::WriteThrough {
+            self.note_cacheable(line_pa);
+        }
+        let line = self.line(line_pa);
+        let dirty_by = line.l1.dirty() || line.l2.dirty();
+        let cause = line.dirty_writer();
+        line.write_memory(w, inner == Cacheability::WriteThrough, spec_mapped, spec_icache);
+        if dirty_by {
+            self.hazard(
+                HazardClass::LostWrite,
+                line_pa,
+                w,
+                &cause,
+                "DC CIVAC (clean and invalidate to PoC) by the holder of the dirty line before this write",
+            );
+        }
+    }
+
+    fn fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
+        self.fetched_pages.insert(line_pa >> PAGE_SHIFT);
+        let epoch = self.ic_epoch;
+        let cacheable = Self::inner(mem) != Cacheability::NonCacheable;
+        let line = self.line(line_pa);
+        let (got, missing) = if !cacheable {
+            (line.mem, "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable")
+        } else if line.ic.present() && line.ic_epoch == epoch {
+            (line.ic.ver, "IC IVAU (then DSB, ISB) after cleaning the new code to PoU")
+        } else {
+            // Instruction fetches fill from the PoU: data still dirty in the PE's data cache is not visible.
+            let pou = if line.l2.present() { line.l2.ver } else { line.mem };
+            line.ic = LineCopy::clean(pou, false);
+            line.ic_epoch = epoch;
+            (pou, "DC CVAU (clean to PoU), DSB, IC IVAU, DSB, ISB after writing the code")
+        };
+        if got != line.latest {
+            let cause = line.latest_by;
+            self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
+        }
+    }
+
+    fn maintain(&mut self, op: CacheOp, pa: u64, len: u32, w: &WriterRef, mem: MemType) {
+        let line_size = self.cfg.line_size as u64;
+        match op {
+            CacheOp::DcZva => {
+                // A zeroing write of the whole block with the mapping's type.
+                let start = pa & !(len.max(1) as u64 - 1);
+                let mut l = start;
+                while l < start + len.max(self.cfg.line_size) as u64 {
+                    self.store(l, w, mem);
+                    l += line_size;
+                }
+            }
+            CacheOp::DcCvac | CacheOp::DcCvap | CacheOp::DcCvadp => {
+                let line_pa = pa & !(line_size - 1);
+                if let Some(line) = self.lines.get_mut(&line_pa) {
+                    line.clean_to_poc();
+                }
+            }
+            CacheOp::DcCivac => {
+                let line_pa = pa & !(line_size - 1);
+                if let Some(line) = self.lines.get_mut(&line_pa) {
+                    line.clean_to_poc();
+                    line.l1 = LineCopy::NONE;
+                    line.l2 = LineCopy::NONE;
+                }
+            }
+            CacheOp::DcIvac => {
+                let line_pa = pa & !(line_size - 1);
+                if let Some(line) = self.lines.get_mut(&line_pa) {
+                    let dirty = line.l1.dirty() || line.l2.dirty();
+                    let cause = line.dirty_writer();
+                    line.invalidate_data();
+                    if dirty {
+                        self.hazard(
+                            HazardClass::LostWrite,
+                            line_pa,
+                            w,
+                            &cause,
+                            "DC CIVAC instead of DC IVAC: invalidating a dirty line discards the write",
+                        );
+                    }
+                }
+            }
+            CacheOp::DcCvau => {
+                let line_pa = pa & !(line_size - 1);
+                if let Some(line) = self.lines.get_mut(&line_pa) {
+                    line.clean_to_pou();
+                }
+            }
+            CacheOp::IcIvau => {
+                let line_pa = pa & !(line_size - 1);
+                if let Some(line) = self.lines.get_mut(&line_pa) {
+                    line.ic = LineCopy::NONE;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn side(&self, w: &WriterRef) -> Side {
+        Side {
+            vcpu: w.vcpu,
+            regime: self.regimes.get(w.regime as usize).copied().unwrap_or_default(),
+            pc: w.pc,
+            va: w.va,
+            mem: MemType::from_bits(w.mem),
+            action: line::action_from_code(w.action),
+            seq: w.seq,
+            symbol: None,
+        }
+    }
+
+    fn hazard(&mut self, class: HazardClass, line_pa: u64, observer: &WriterRef, cause: &WriterRef, missing: &str) {
+        if self.suppressed.iter().any(|&(s, e)| line_pa < e && line_pa + self.cfg.line_size as u64 > s) {
+            return;
+        }
+        let mut class = class;
+        let mut missing = missing.to_string();
+        // Set/way maintenance between the cause and the observer, by either side's vCPU, was meant to fix
+        // this: it cannot (it reaches only that PE's caches and not caches beyond them).
+        if matches!(class, HazardClass::StaleRead | HazardClass::DirtyBypass | HazardClass::LostWrite) {
+            for v in [observer.vcpu, cause.vcpu] {
+                if let Some((seq, pc, op)) = self.vcpus.get(v as usize).and_then(|s| s.set_way)
+                    && seq > cause.seq.min(observer.seq)
+                {
+                    class = HazardClass::SetWayMaintenance;
+                    missing = format!(
+                        "{} at pc {pc:#x} works by set/way on one PE's caches only; use DC CIVAC/DC CVAC by VA to PoC ({})",
+                        op.mnemonic(),
+                        missing
+                    );
+                    break;
+                }
+            }
+        }
+        let range_name = self
+            .names
+            .iter()
+            .find(|(s, e, _)| line_pa < *e && line_pa + self.cfg.line_size as u64 > *s)
+            .map(|(_, _, n)| n.clone());
+        let h = Hazard {
+            class,
+            line_pa,
+            observer: self.side(observer),
+            cause: self.side(cause),
+            missing,
+            count: 1,
+            range_name,
+        };
+        self.log.record(h);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! Rule-by-rule tests of the model on hand-written event sequences. The ground truth for each hazard class
+//! is the guest scenarios (guests/); these pin the rules in isolation, both directions.
+
+use super::*;
+use crate::event::{Access, Fetch, Maintenance, RegimeKind};
+
+const LINE: u64 = 0x4020_0000;
+const EL1: Regime = Regime { el: 1, kind: RegimeKind::El10, vmid: Some(1), asid: Some(0), secure: false };
+const EL2: Regime = Regime { el: 2, kind: RegimeKind::El2, vmid: None, asid: None, secure: false };
+
+struct T {
+    m: Model,
+}
+
+impl T {
+    fn new(mode: Mode) -> T {
+        T { m: Model::new(ModelConfig { mode, ..Default::default() }) }
+    }
+    fn both() -> [T; 2] {
+        [T::new(Mode::Speculative), T::new(Mode::Precise)]
+    }
+    fn at(&mut self, vcpu: u16, r: Regime) -> &mut Self {
+        self.m.feed(&Event::Regime { vcpu, regime: r });
+        self
+    }
+    fn acc(&mut self, vcpu: u16, pc: u64, pa: u64, kind: AccessKind, mem: MemType) -> &mut Self {
+        self.m.feed(&Event::Access(Access { vcpu, pc, va: pa, pa, size: 8, kind, mem, mmio: false }));
+        self
+    }
+    fn ld(&mut self, pc: u64, mem: MemType) -> &mut Self {
+        self.acc(0, pc, LINE, AccessKind::Load, mem)
+    }
+    fn st(&mut self, pc: u64, mem: MemType) -> &mut Self {
+        self.acc(0, pc, LINE, AccessKind::Store, mem)
+    }
+    fn dc(&mut self, pc: u64, op: CacheOp) -> &mut Self {
+        let len = if op.is_by_va() { 64 } else { 0 };
+        self.m.feed(&Event::Maintenance(Maintenance {
+            vcpu: 0,
+            pc,
+            op,
+            operand: LINE,
+            pa: op.is_by_va().then_some(LINE),
+            mem: MemType::NORMAL_WB,
+            len,
+        }));
+        self
+    }
+    fn fetch(&mut self, pc: u64) -> &mut Self {
+        self.m.feed(&Event::Fetch(Fetch { vcpu: 0, pc, pa: LINE, mem: MemType::NORMAL_WB }));
+        self
+    }
+    fn found(&self) -> Vec<(HazardClass, u64, u64)> {
+        self.m.hazards().iter().map(|h| (h.class, h.observer.pc, h.cause.pc)).collect()
+    }
+}
+
+use AccessKind::{Load, Store};
+use HazardClass::*;
+const WB: MemType = MemType::NORMAL_WB;
+const NC: MemType = MemType::NORMAL_NC;
+const WT: MemType = MemType::NORMAL_WT;
+const DEV: MemType = MemType::DEVICE_NGNRNE;
+
+#[test]
+fn nc_write_under_a_cached_copy_is_a_stale_read() {
+    for mut t in T::both() {
+        t.at(0, EL2).ld(0x10, WB).at(0, EL1).st(0x20, NC).at(0, EL2).ld(0x30, WB);
+        assert_eq!(t.found(), vec![(StaleRead, 0x30, 0x20)]);
+        let h = &t.m.hazards()[0];
+        assert_eq!(h.observer.regime, EL2);
+        assert_eq!(h.cause.regime, EL1);
+        assert_eq!(h.cause.mem, NC);
+    }
+}
+
+#[test]
+fn invalidating_after_the_write_fixes_it() {
+    for op in [CacheOp::DcIvac, CacheOp::DcCivac] {
+        for mut t in T::both() {
+            t.ld(0x10, WB).st(0x20, NC).dc(0x28, op).ld(0x30, WB);
+            assert_eq!(t.found(), vec![], "{op:?}");
+        }
+    }
+}
+
+#[test]
+fn speculation_only_needs_a_live_cacheable_mapping_of_the_page() {
+    // The host touched another line of the page: the line itself could have been allocated.
+    let mut t = T::new(Mode::Speculative);
+    t.acc(0, 0x10, LINE + 0x800, Load, WB).st(0x20, NC).ld(0x30, WB);
+    assert_eq!(t.found(), vec![(StaleRead, 0x30, 0x20)]);
+    let mut t = T::new(Mode::Precise);
+    t.acc(0, 0x10, LINE + 0x800, Load, WB).st(0x20, NC).ld(0x30, WB);
+    assert_eq!(t.found(), vec![]);
+}
+
+#[test]
+fn boot_code_writing_with_the_mmu_off_before_any_cacheable_mapping_is_silent() {
+    for mut t in T::both() {
+        t.st(0x20, DEV).st(0x24, DEV).ld(0x30, WB).ld(0x34, DEV);
+        assert_eq!(t.found(), vec![]);
+    }
+    // Unless the caches may hold anything at reset.
+    let mut t = T { m: Model::new(ModelConfig { reset: ResetState::Unknown, ..Default::default() }) };
+    t.st(0x20, DEV).ld(0x30, WB);
+    assert_eq!(t.found(), vec![(StaleRead, 0x30, 0x20)]);
+}
+
+#[test]
+fn nc_read_of_dirty_data_is_a_dirty_bypass() {
+    for mut t in T::both() {
+        t.st(0x10, WB).ld(0x20, NC);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0x20, 0x10)]);
+    }
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCvac).ld(0x20, NC).ld(0x24, DEV);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn cleaning_to_pou_is_not_cleaning_to_poc() {
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCvau).ld(0x20, NC);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0x20, 0x10)]);
+        assert!(t.m.hazards()[0].missing.contains("PoU"));
+    }
+}
+
+#[test]
+fn write_through_writes_reach_memory() {
+    for mut t in T::both() {
+        t.st(0x10, WT).ld(0x20, NC);
+        assert_eq!(t.found(), vec![]);
+    }
+    // A WT reader keeps its own copy current...
+    for mut t in T::both() {
+        t.ld(0x10, WT).st(0x20, WT).ld(0x30, WT);
+        assert_eq!(t.found(), vec![]);
+    }
+    // ...but a copy a WB mapping allocated is not guaranteed to see a WT write (mismatched attributes).
+    for mut t in T::both() {
+        t.ld(0x10, WB).st(0x20, WT).ld(0x30, WB);
+        assert_eq!(t.found(), vec![(StaleRead, 0x30, 0x20)]);
+    }
+}
+
+#[test]
+fn nc_write_over_a_dirty_line_is_a_lost_write() {
+    for mut t in T::both() {
+        t.st(0x10, WB).st(0x20, NC);
+        assert_eq!(t.found(), vec![(LostWrite, 0x20, 0x10)]);
+    }
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCivac).st(0x20, NC).ld(0x30, NC);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn dc_ivac_on_a_dirty_line_is_a_lost_write() {
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcIvac).ld(0x20, WB);
+        assert_eq!(t.found(), vec![(LostWrite, 0x14, 0x10)]);
+    }
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCivac).ld(0x20, WB).ld(0x24, NC);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn a_cacheable_write_into_a_stale_copy_clobbers_the_newer_data() {
+    for mut t in T::both() {
+        t.ld(0x10, WB).st(0x20, NC).st(0x30, WB);
+        assert_eq!(t.found(), vec![(LostWrite, 0x20, 0x30)]);
+    }
+}
+
+#[test]
+fn code_written_through_the_data_side_needs_cvau_and_ic_ivau() {
+    for mut t in T::both() {
+        t.st(0x10, WB).fetch(0x40);
+        assert_eq!(t.found(), vec![(StaleIfetch, 0x40, 0x10)]);
+    }
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCvau).dc(0x18, CacheOp::IcIvau).fetch(0x40);
+        assert_eq!(t.found(), vec![]);
+    }
+    // An old I-cache copy needs the IC IVAU even after the clean.
+    for mut t in T::both() {
+        t.fetch(0x40).st(0x10, WB).dc(0x14, CacheOp::DcCvau).fetch(0x40);
+        assert_eq!(t.found(), vec![(StaleIfetch, 0x40, 0x10)]);
+        assert!(t.m.hazards()[0].missing.starts_with("IC IVAU"));
+    }
+    // IC IALLU invalidates everything.
+    for mut t in T::both() {
+        t.fetch(0x40).st(0x10, WB).dc(0x14, CacheOp::DcCvau).dc(0x18, CacheOp::IcIallu).fetch(0x40);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn set_way_maintenance_is_flagged_where_va_maintenance_was_needed() {
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCisw).ld(0x20, NC);
+        assert_eq!(t.found(), vec![(SetWayMaintenance, 0x20, 0x10)]);
+    }
+    // Set/way used at boot, before the write, is not relied upon.
+    for mut t in T::both() {
+        t.dc(0x14, CacheOp::DcCisw).st(0x10, WB).dc(0x18, CacheOp::DcCivac).ld(0x20, NC);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn dc_zva_is_a_zeroing_write_with_the_mapping_type() {
+    for mut t in T::both() {
+        t.m.feed(&Event::Maintenance(Maintenance {
+            vcpu: 0,
+            pc: 0x10,
+            op: CacheOp::DcZva,
+            operand: LINE,
+            pa: Some(LINE),
+            mem: WB,
+            len: 64,
+        }));
+        t.ld(0x20, NC);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0x20, 0x10)]);
+    }
+}
+
+#[test]
+fn another_vcpu_reading_with_its_mmu_off_sees_uncleaned_data() {
+    for mut t in T::both() {
+        t.acc(0, 0x10, LINE, Store, WB).acc(1, 0x20, LINE, Load, DEV);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0x20, 0x10)]);
+        assert_eq!((t.m.hazards()[0].observer.vcpu, t.m.hazards()[0].cause.vcpu), (1, 0));
+    }
+}
+
+#[test]
+fn repeats_are_counted_once_per_pc_pair() {
+    let mut t = T::new(Mode::Precise);
+    t.ld(0x10, WB).st(0x20, NC).ld(0x30, WB).ld(0x30, WB).ld(0x30, WB);
+    assert_eq!(t.found(), vec![(StaleRead, 0x30, 0x20)]);
+    assert_eq!(t.m.hazards()[0].count, 3);
+}
+
+#[test]
+fn an_access_spanning_two_lines_touches_both() {
+    let mut t = T::new(Mode::Precise);
+    t.acc(0, 0x10, LINE + 64, Store, WB);
+    t.m.feed(&Event::Access(Access { vcpu: 0, pc: 0x20, va: 0, pa: LINE + 60, size: 8, kind: Load, mem: NC, mmio: false }));
+    assert_eq!(t.found(), vec![(DirtyBypass, 0x20, 0x10)]);
+}
+
+#[test]
+fn mmio_and_unknown_types_are_not_modelled() {
+    let mut t = T::new(Mode::Precise);
+    t.st(0x10, WB);
+    t.m.feed(&Event::Access(Access { vcpu: 0, pc: 0x20, va: 0, pa: LINE, size: 4, kind: Load, mem: DEV, mmio: true }));
+    t.ld(0x30, MemType::UNKNOWN);
+    assert_eq!(t.found(), vec![]);
+    assert_eq!(t.m.stats().mmio, 1);
+    assert_eq!(t.m.stats().unknown_type, 1);
+}
+
+#[test]
+fn suppressed_ranges_stay_silent() {
+    let mut t = T::new(Mode::Precise);
+    t.m.suppress_range(LINE, 4096);
+    t.st(0x10, WB).ld(0x20, NC);
+    assert_eq!(t.found(), vec![]);
+}

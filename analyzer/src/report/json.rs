@@ -1,0 +1,42 @@
+//! JSON report: a list of hazards (the schema in docs/report-format.md).
+
+use super::{Hazard, Side};
+use serde_json::{Value, json};
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+fn side(s: &Side) -> Value {
+    json!({
+        "vcpu": s.vcpu,
+        "el": s.regime.el,
+        "regime": s.regime_text(),
+        "vmid": s.regime.vmid,
+        "asid": s.regime.asid,
+        "pc": hex(s.pc),
+        "va": hex(s.va),
+        "mem_type": s.mem.to_string(),
+        "access": s.action.describe(),
+        "symbol": s.symbol,
+    })
+}
+
+pub fn hazard(h: &Hazard) -> Value {
+    json!({
+        "class": h.class.name(),
+        "line_pa": hex(h.line_pa),
+        "range": h.range_name,
+        "observer": side(&h.observer),
+        "cause": side(&h.cause),
+        "missing": h.missing,
+        "count": h.count,
+    })
+}
+
+pub fn render(hazards: &[Hazard]) -> String {
+    let list: Vec<Value> = hazards.iter().map(hazard).collect();
+    let mut s = serde_json::to_string_pretty(&Value::Array(list)).unwrap_or_else(|_| "[]".into());
+    s.push('\n');
+    s
+}

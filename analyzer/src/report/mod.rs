@@ -1,0 +1,204 @@
+//! Hazard records, their deduplication, and renderings (text, JSON, SARIF).
+
+pub mod json;
+pub mod sarif;
+pub mod text;
+
+use crate::event::{AccessKind, CacheOp, Regime, RegimeKind};
+use crate::memtype::MemType;
+use hashbrown::HashMap;
+use serde::Serialize;
+
+/// The hazard classes, named verbatim everywhere (CLI, JSON, manifests, docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HazardClass {
+    StaleRead,
+    DirtyBypass,
+    LostWrite,
+    StaleIfetch,
+    SetWayMaintenance,
+}
+
+impl HazardClass {
+    pub const ALL: [HazardClass; 5] = [
+        HazardClass::StaleRead,
+        HazardClass::DirtyBypass,
+        HazardClass::LostWrite,
+        HazardClass::StaleIfetch,
+        HazardClass::SetWayMaintenance,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HazardClass::StaleRead => "stale-read",
+            HazardClass::DirtyBypass => "dirty-bypass",
+            HazardClass::LostWrite => "lost-write",
+            HazardClass::StaleIfetch => "stale-ifetch",
+            HazardClass::SetWayMaintenance => "set-way-maintenance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HazardClass> {
+        HazardClass::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    pub fn summary(self) -> &'static str {
+        match self {
+            HazardClass::StaleRead => "a cacheable read can return a stale cached copy",
+            HazardClass::DirtyBypass => "a non-cacheable read bypasses newer data dirty in a cache",
+            HazardClass::LostWrite => "a write can be lost (overwritten or discarded by cache maintenance or eviction)",
+            HazardClass::StaleIfetch => "an instruction fetch can see stale code",
+            HazardClass::SetWayMaintenance => "set/way maintenance used where maintenance by VA to PoC is needed",
+        }
+    }
+}
+
+impl std::fmt::Display for HazardClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a side of a hazard did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SideAction {
+    Access { kind: AccessKind, size: u32 },
+    Fetch,
+    Maintenance(CacheOp),
+}
+
+impl SideAction {
+    pub fn describe(self) -> String {
+        match self {
+            SideAction::Access { kind: AccessKind::Load, size } => format!("load of {size} bytes"),
+            SideAction::Access { kind: AccessKind::Store, size } => format!("store of {size} bytes"),
+            SideAction::Fetch => "instruction fetch".to_string(),
+            SideAction::Maintenance(op) => op.mnemonic().to_string(),
+        }
+    }
+}
+
+/// One side of a conflict: who did what, where, and with which memory type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Side {
+    pub vcpu: u16,
+    pub regime: Regime,
+    pub pc: u64,
+    pub va: u64,
+    pub mem: MemType,
+    pub action: SideAction,
+    /// Position in the event stream.
+    pub seq: u64,
+    /// Filled by symbolization.
+    pub symbol: Option<String>,
+}
+
+impl Side {
+    pub fn regime_text(&self) -> String {
+        let kind = match self.regime.kind {
+            RegimeKind::El10 => "EL1&0",
+            RegimeKind::El20 => "EL2&0",
+            RegimeKind::El2 => "EL2",
+            RegimeKind::El3 => "EL3",
+        };
+        let mut s = format!("EL{} ({kind} regime)", self.regime.el);
+        if let Some(v) = self.regime.vmid {
+            s.push_str(&format!(" VMID {v}"));
+        }
+        if let Some(a) = self.regime.asid {
+            s.push_str(&format!(" ASID {a}"));
+        }
+        s
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hazard {
+    pub class: HazardClass,
+    /// Physical address of the line.
+    pub line_pa: u64,
+    /// The side that suffers: the stale read or fetch, the write that gets lost, the DC IVAC that drops data.
+    pub observer: Side,
+    /// The side responsible: the write the observer missed, or whose dirty data clobbers it.
+    pub cause: Side,
+    /// The maintenance that would have prevented it.
+    pub missing: String,
+    /// How many times this (class, observer PC, cause PC) occurred.
+    pub count: u64,
+    /// Name given to the physical range by a guest marker, if any.
+    pub range_name: Option<String>,
+}
+
+/// Hazards deduplicated by (class, observer PC, cause PC), in order of first occurrence.
+#[derive(Default, Clone, Debug)]
+pub struct HazardLog {
+    hazards: Vec<Hazard>,
+    index: HashMap<(HazardClass, u64, u64), usize>,
+    total: u64,
+}
+
+impl HazardLog {
+    /// Records an occurrence; returns true when it is a new (class, PC pair).
+    pub fn record(&mut self, h: Hazard) -> bool {
+        self.total += 1;
+        let key = (h.class, h.observer.pc, h.cause.pc);
+        if let Some(&i) = self.index.get(&key) {
+            self.hazards[i].count += 1;
+            false
+        } else {
+            self.index.insert(key, self.hazards.len());
+            self.hazards.push(Hazard { count: 1, ..h });
+            true
+        }
+    }
+
+    pub fn hazards(&self) -> &[Hazard] {
+        &self.hazards
+    }
+
+    pub fn hazards_mut(&mut self) -> &mut [Hazard] {
+        &mut self.hazards
+    }
+
+    pub fn into_hazards(self) -> Vec<Hazard> {
+        self.hazards
+    }
+
+    /// Occurrences including repeats.
+    pub fn occurrences(&self) -> u64 {
+        self.total
+    }
+
+    pub fn len(&self) -> usize {
+        self.hazards.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hazards.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.hazards.clear();
+        self.index.clear();
+        self.total = 0;
+    }
+
+    /// Merges another log (e.g. from another shard), keeping first-occurrence order by sequence number.
+    pub fn merge(logs: Vec<HazardLog>) -> HazardLog {
+        let mut all: Vec<Hazard> = logs.into_iter().flat_map(|l| l.hazards).collect();
+        all.sort_by_key(|h| (h.observer.seq, h.cause.seq, h.class));
+        let mut out = HazardLog::default();
+        for h in all {
+            let key = (h.class, h.observer.pc, h.cause.pc);
+            out.total += h.count;
+            if let Some(&i) = out.index.get(&key) {
+                out.hazards[i].count += h.count;
+            } else {
+                out.index.insert(key, out.hazards.len());
+                out.hazards.push(h);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,47 @@
+//! Sanitizer-style text report.
+
+use super::{Hazard, Side};
+use std::fmt::Write;
+
+fn side_line(label: &str, s: &Side) -> String {
+    let sym = s.symbol.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    format!(
+        "  {label:<9} {} at pc {:#x}{sym}\n            vCPU {}, {}, va {:#x}, memory type {}\n",
+        s.action.describe(),
+        s.pc,
+        s.vcpu,
+        s.regime_text(),
+        s.va,
+        s.mem
+    )
+}
+
+pub fn render_one(h: &Hazard) -> String {
+    let mut out = String::new();
+    let times = if h.count == 1 { "once".to_string() } else { format!("{} times", h.count) };
+    let name = h.range_name.as_deref().map(|n| format!(" in \"{n}\"")).unwrap_or_default();
+    let _ = writeln!(out, "==cohtrace== {}: {} ({times})", h.class, h.class.summary());
+    let _ = writeln!(out, "  line      {:#x}{name}", h.line_pa);
+    out.push_str(&side_line("observer", &h.observer));
+    out.push_str(&side_line("cause", &h.cause));
+    let _ = writeln!(out, "  missing   {}", h.missing);
+    out
+}
+
+pub fn render(hazards: &[Hazard]) -> String {
+    let mut out = String::new();
+    for h in hazards {
+        out.push_str(&render_one(h));
+        out.push('\n');
+    }
+    let total: u64 = hazards.iter().map(|h| h.count).sum();
+    let _ = writeln!(
+        out,
+        "==cohtrace== {} hazard{} ({} occurrence{})",
+        hazards.len(),
+        if hazards.len() == 1 { "" } else { "s" },
+        total,
+        if total == 1 { "" } else { "s" }
+    );
+    out
+}

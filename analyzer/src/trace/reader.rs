@@ -1,0 +1,410 @@
+//! Reads a trace: maps the file, checks the header, indexes the whole chunks, and replays their records as
+//! one event stream in global order. Damage stops the index at the last good chunk and is reported with
+//! its byte offset; nothing here panics or allocates according to an untrusted length.
+
+use super::codec::{ChunkDecoder, DecodeError};
+use super::record::{Geometry, Record, RecordKind, record_to_event};
+use super::{
+    CHUNK_END, CHUNK_EVENTS, CHUNK_HEADER, CHUNK_MAGIC, EndSummary, FILE_MAGIC, FORMAT_VERSION, HEADER_FIXED, Header,
+    MAX_META, MAX_PAYLOAD,
+};
+use crate::event::Event;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("not a cohtrace trace: the file starts with {found:02x?}, not \"COHTRACE\"")]
+    BadMagic { found: Vec<u8> },
+    #[error("trace format version {0} is not supported (this cohtrace reads version {FORMAT_VERSION})")]
+    UnsupportedVersion(u16),
+    #[error("trace header is cut short: the file has {len} bytes")]
+    HeaderTruncated { len: usize },
+    #[error("trace header metadata claims {len} bytes (at most {MAX_META} allowed)")]
+    MetaTooLong { len: usize },
+    #[error("trace header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    HeaderChecksum { stored: u32, computed: u32 },
+    #[error("trace header: line size {0} is not a power of two between 16 and 4096")]
+    BadLineSize(u32),
+}
+
+/// Where and why the chunk sequence broke. Everything before `offset` was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Index of the first chunk that could not be used.
+    pub chunk: u64,
+    /// Its byte offset in the file.
+    pub offset: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "chunk {} at byte offset {}: {}", self.chunk, self.offset, self.reason)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkInfo {
+    pub offset: u64,
+    pub vcpu: u16,
+    pub records: u32,
+    pub first_seq: u64,
+    payload_start: usize,
+    payload_len: usize,
+}
+
+enum Backing {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+pub struct TraceFile {
+    backing: Backing,
+    pub header: Header,
+    pub chunks: Vec<ChunkInfo>,
+    /// Set when the chunk sequence ends in something other than a clean end chunk or end of file.
+    pub damage: Option<Damage>,
+    /// The end chunk's totals: present only if the capture finished cleanly.
+    pub end: Option<EndSummary>,
+}
+
+impl TraceFile {
+    pub fn open(path: &Path) -> Result<TraceFile, TraceError> {
+        let io = |source| TraceError::Io { path: path.to_owned(), source };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let backing = if len == 0 {
+            Backing::Owned(Vec::new())
+        } else {
+            // SAFETY: the map is read-only; a capture still appending to the file only adds bytes past what
+            // we index, and every length we follow is checked against the mapped size.
+            Backing::Map(unsafe { memmap2::Mmap::map(&file) }.map_err(io)?)
+        };
+        TraceFile::from_backing(backing)
+    }
+
+    /// Reads a trace held in memory (fuzzing, tests, embedding).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<TraceFile, TraceError> {
+        TraceFile::from_backing(Backing::Owned(bytes))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.backing {
+            Backing::Map(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+
+    fn from_backing(backing: Backing) -> Result<TraceFile, TraceError> {
+        let bytes: &[u8] = match &backing {
+            Backing::Map(m) => m,
+            Backing::Owned(v) => v,
+        };
+        let (header, mut pos) = parse_header(bytes)?;
+        let mut chunks = Vec::new();
+        let mut damage = None;
+        let mut end = None;
+        let mut index = 0u64;
+        while pos < bytes.len() {
+            match parse_chunk(bytes, pos) {
+                Ok((kind, info)) => {
+                    let next = info.payload_start + info.payload_len;
+                    if kind == CHUNK_END {
+                        end = Some(parse_end(&bytes[info.payload_start..next]));
+                        pos = next;
+                        if pos < bytes.len() {
+                            damage = Some(Damage {
+                                chunk: index + 1,
+                                offset: pos as u64,
+                                reason: format!("{} bytes after the end chunk", bytes.len() - pos),
+                            });
+                        }
+                        break;
+                    }
+                    chunks.push(info);
+                    pos = next;
+                }
+                Err(reason) => {
+                    damage = Some(Damage { chunk: index, offset: pos as u64, reason });
+                    break;
+                }
+            }
+            index += 1;
+        }
+        Ok(TraceFile { backing, header, chunks, damage, end })
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.header.geometry
+    }
+
+    pub fn len_bytes(&self) -> u64 {
+        self.bytes().len() as u64
+    }
+
+    /// Total records in the indexed chunks.
+    pub fn record_count(&self) -> u64 {
+        self.chunks.iter().map(|c| c.records as u64).sum()
+    }
+
+    pub fn vcpus(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self.chunks.iter().map(|c| c.vcpu).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// All events in global order (merged across vCPUs by sequence number).
+    pub fn events(&self) -> Events<'_> {
+        let mut streams: Vec<Stream<'_>> = Vec::new();
+        for (i, c) in self.chunks.iter().enumerate() {
+            match streams.iter_mut().find(|s| s.vcpu == c.vcpu) {
+                Some(s) => s.chunks.push(i),
+                None => streams.push(Stream { vcpu: c.vcpu, chunks: vec![i], next_chunk: 0, dec: None, chunk_left: 0 }),
+            }
+        }
+        let mut ev = Events { file: self, streams, heads: Vec::new(), error: None, geometry: self.geometry() };
+        for i in 0..ev.streams.len() {
+            let h = ev.pull(i);
+            ev.heads.push(h);
+        }
+        ev
+    }
+
+    /// Raw records of one chunk, for `cohtrace dump` and tests.
+    pub fn chunk_records(&self, chunk: usize) -> Result<Vec<(u64, Record)>, DecodeError> {
+        let c = self.chunks[chunk];
+        let payload = &self.bytes()[c.payload_start..c.payload_start + c.payload_len];
+        let mut dec = ChunkDecoder::new(payload, c.first_seq);
+        let mut out = Vec::new();
+        while let Some(r) = dec.next_record()? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Bytes of chunk payloads (for bytes-per-event statistics).
+    pub fn payload_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| (c.payload_len + CHUNK_HEADER) as u64).sum()
+    }
+}
+
+fn parse_header(b: &[u8]) -> Result<(Header, usize), TraceError> {
+    if b.len() < FILE_MAGIC.len() || &b[..8] != FILE_MAGIC {
+        return Err(TraceError::BadMagic { found: b[..b.len().min(8)].to_vec() });
+    }
+    if b.len() < HEADER_FIXED {
+        return Err(TraceError::HeaderTruncated { len: b.len() });
+    }
+    let version = u16::from_le_bytes([b[8], b[9]]);
+    if version != FORMAT_VERSION {
+        return Err(TraceError::UnsupportedVersion(version));
+    }
+    let line_size = u16::from_le_bytes([b[10], b[11]]) as u32;
+    let zva_size = u32::from_le_bytes(b[12..16].try_into().unwrap());
+    let meta_len = u32::from_le_bytes(b[16..20].try_into().unwrap()) as usize;
+    if meta_len > MAX_META {
+        return Err(TraceError::MetaTooLong { len: meta_len });
+    }
+    let end = HEADER_FIXED + meta_len;
+    if b.len() < end + 4 {
+        return Err(TraceError::HeaderTruncated { len: b.len() });
+    }
+    let stored = u32::from_le_bytes(b[end..end + 4].try_into().unwrap());
+    let computed = crc32fast::hash(&b[..end]);
+    if stored != computed {
+        return Err(TraceError::HeaderChecksum { stored, computed });
+    }
+    if !line_size.is_power_of_two() || !(16..=4096).contains(&line_size) {
+        return Err(TraceError::BadLineSize(line_size));
+    }
+    let text = String::from_utf8_lossy(&b[HEADER_FIXED..end]);
+    let meta = text
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let zva_size = if zva_size.is_power_of_two() && zva_size <= 2048 { zva_size } else { line_size };
+    Ok((Header { version, geometry: Geometry { line_size, zva_size }, meta }, end + 4))
+}
+
+fn parse_chunk(b: &[u8], pos: usize) -> Result<(u8, ChunkInfo), String> {
+    let left = b.len() - pos;
+    if left < CHUNK_HEADER {
+        return Err(format!("truncated: {left} bytes left, a chunk header needs {CHUNK_HEADER}"));
+    }
+    let h = &b[pos..pos + CHUNK_HEADER];
+    if &h[..4] != CHUNK_MAGIC {
+        return Err(format!("bad chunk magic {:02x?}", &h[..4]));
+    }
+    let kind = h[4];
+    if kind != CHUNK_EVENTS && kind != CHUNK_END {
+        return Err(format!("unknown chunk kind {kind}"));
+    }
+    let vcpu = u16::from_le_bytes([h[6], h[7]]);
+    let payload_len = u32::from_le_bytes(h[8..12].try_into().unwrap()) as usize;
+    let records = u32::from_le_bytes(h[12..16].try_into().unwrap());
+    let first_seq = u64::from_le_bytes(h[16..24].try_into().unwrap());
+    let stored = u32::from_le_bytes(h[24..28].try_into().unwrap());
+    if payload_len > MAX_PAYLOAD {
+        return Err(format!("payload length {payload_len} exceeds the {MAX_PAYLOAD}-byte limit"));
+    }
+    if payload_len > left - CHUNK_HEADER {
+        return Err(format!(
+            "truncated: payload of {payload_len} bytes but only {} bytes left in the file",
+            left - CHUNK_HEADER
+        ));
+    }
+    let payload_start = pos + CHUNK_HEADER;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&h[4..24]);
+    crc.update(&b[payload_start..payload_start + payload_len]);
+    let computed = crc.finalize();
+    if computed != stored {
+        return Err(format!("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"));
+    }
+    if kind == CHUNK_END && payload_len != 24 {
+        return Err(format!("end chunk has {payload_len} payload bytes, expected 24"));
+    }
+    Ok((kind, ChunkInfo { offset: pos as u64, vcpu, records, first_seq, payload_start, payload_len }))
+}
+
+fn parse_end(p: &[u8]) -> EndSummary {
+    let word = |i: usize| u64::from_le_bytes(p[i * 8..i * 8 + 8].try_into().unwrap());
+    EndSummary { records: word(0), chunks: word(1), dropped: word(2) }
+}
+
+struct Stream<'t> {
+    vcpu: u16,
+    chunks: Vec<usize>,
+    next_chunk: usize,
+    dec: Option<ChunkDecoder<'t>>,
+    chunk_left: u32,
+}
+
+/// Events of a trace in global order. Stops at the first chunk whose payload does not decode; `error()`
+/// then says where.
+pub struct Events<'t> {
+    file: &'t TraceFile,
+    streams: Vec<Stream<'t>>,
+    heads: Vec<Option<(u64, Record)>>,
+    error: Option<Damage>,
+    geometry: Geometry,
+}
+
+impl<'t> Events<'t> {
+    pub fn error(&self) -> Option<&Damage> {
+        self.error.as_ref()
+    }
+
+    /// Next record of stream `i`, moving to its next chunk as needed.
+    fn pull(&mut self, i: usize) -> Option<(u64, Record)> {
+        loop {
+            let s = &mut self.streams[i];
+            if let Some(dec) = s.dec.as_mut() {
+                match dec.next_record() {
+                    Ok(Some(r)) => {
+                        s.chunk_left = s.chunk_left.saturating_sub(1);
+                        return Some(r);
+                    }
+                    Ok(None) => {
+                        let chunk = s.chunks[s.next_chunk - 1];
+                        if s.chunk_left != 0 && self.error.is_none() {
+                            let c = &self.file.chunks[chunk];
+                            self.error = Some(Damage {
+                                chunk: chunk as u64,
+                                offset: c.offset,
+                                reason: format!("payload holds {} records fewer than its header says", s.chunk_left),
+                            });
+                            self.streams.iter_mut().for_each(|s| s.next_chunk = s.chunks.len());
+                            self.streams[i].dec = None;
+                            return None;
+                        }
+                        s.dec = None;
+                    }
+                    Err(e) => {
+                        let chunk = s.chunks[s.next_chunk - 1];
+                        let c = &self.file.chunks[chunk];
+                        if self.error.is_none() {
+                            self.error = Some(Damage { chunk: chunk as u64, offset: c.offset, reason: e.to_string() });
+                        }
+                        // A stream that breaks stops the whole replay: merging without it would reorder events.
+                        self.streams.iter_mut().for_each(|s| {
+                            s.next_chunk = s.chunks.len();
+                            s.dec = None;
+                        });
+                        return None;
+                    }
+                }
+            }
+            let s = &mut self.streams[i];
+            if s.next_chunk >= s.chunks.len() {
+                return None;
+            }
+            let c = &self.file.chunks[s.chunks[s.next_chunk]];
+            s.next_chunk += 1;
+            s.chunk_left = c.records;
+            let payload = &self.file.bytes()[c.payload_start..c.payload_start + c.payload_len];
+            s.dec = Some(ChunkDecoder::new(payload, c.first_seq));
+        }
+    }
+
+    /// The next record in global order with its vCPU.
+    #[inline]
+    pub fn next_record(&mut self) -> Option<(u16, u64, Record)> {
+        let i = if self.heads.len() == 1 {
+            0
+        } else {
+            let mut best = usize::MAX;
+            let mut best_seq = u64::MAX;
+            for (i, h) in self.heads.iter().enumerate() {
+                if let Some((seq, _)) = h
+                    && (*seq < best_seq || best == usize::MAX)
+                {
+                    best = i;
+                    best_seq = *seq;
+                }
+            }
+            if best == usize::MAX {
+                return None;
+            }
+            best
+        };
+        let head = self.heads.get_mut(i)?.take()?;
+        let next = self.pull(i);
+        self.heads[i] = next;
+        Some((self.streams[i].vcpu, head.0, head.1))
+    }
+}
+
+impl Iterator for Events<'_> {
+    type Item = Event;
+
+    #[inline]
+    fn next(&mut self) -> Option<Event> {
+        loop {
+            let (vcpu, _, r) = self.next_record()?;
+            if r.kind == RecordKind::Marker as u8 {
+                // The marker's third argument follows it in the same stream.
+                let i = self.streams.iter().position(|s| s.vcpu == vcpu)?;
+                let arg = match self.heads[i] {
+                    Some((_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
+                        let next = self.pull(i);
+                        self.heads[i] = next;
+                        Some(a)
+                    }
+                    _ => None,
+                };
+                if let Some(ev) = record_to_event(&r, arg.as_ref(), vcpu, self.geometry) {
+                    return Some(ev);
+                }
+                continue;
+            }
+            if let Some(ev) = record_to_event(&r, None, vcpu, self.geometry) {
+                return Some(ev);
+            }
+        }
+    }
+}

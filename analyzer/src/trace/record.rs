@@ -1,0 +1,277 @@
+//! The fixed-size capture record: what the plugin's hot path writes into its per-vCPU buffer and what the
+//! trace encoder consumes. 40 bytes, no pointers, `Copy`, so buffers are plain arrays that can be recycled.
+
+use crate::event::{
+    Access, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite,
+};
+use crate::memtype::MemType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordKind {
+    Access = 1,
+    Fetch = 2,
+    Maintenance = 3,
+    SysReg = 4,
+    Regime = 5,
+    Marker = 6,
+    /// Third argument of the preceding Marker record.
+    MarkerArg = 7,
+}
+
+impl RecordKind {
+    pub fn from_u8(v: u8) -> Option<RecordKind> {
+        Some(match v {
+            1 => RecordKind::Access,
+            2 => RecordKind::Fetch,
+            3 => RecordKind::Maintenance,
+            4 => RecordKind::SysReg,
+            5 => RecordKind::Regime,
+            6 => RecordKind::Marker,
+            7 => RecordKind::MarkerArg,
+            _ => return None,
+        })
+    }
+}
+
+/// `a` of a by-VA maintenance record whose VA did not translate.
+pub const NO_PA: u64 = u64::MAX;
+
+/// One captured event. Field use by kind:
+///
+/// | kind        | a                 | b        | info                        | mem  |
+/// |-------------|-------------------|----------|-----------------------------|------|
+/// | Access      | PA                | VA       | log2(size) | mmio << 6 | store << 7 | type |
+/// | Fetch       | PA of the line    | 0        | 0                           | type |
+/// | Maintenance | PA / NO_PA / TLBI operand | Xt | CacheOp code            | type |
+/// | SysReg      | value             | 0        | SysReg code                 | 0    |
+/// | Regime      | Regime::pack      | 0        | 0                           | 0    |
+/// | Marker      | X1                | X0       | MarkerKind code             | 0    |
+/// | MarkerArg   | X2                | 0        | 0                           | 0    |
+///
+/// `insn` is the plugin's dense id of the instruction (0 when there is none); `seq` is the record's
+/// position in the global event order relative to its buffer's base sequence number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Record {
+    pub a: u64,
+    pub b: u64,
+    pub pc: u64,
+    pub insn: u32,
+    pub seq: u32,
+    pub kind: u8,
+    pub info: u8,
+    pub mem: u16,
+}
+
+pub const STORE_BIT: u8 = 0x80;
+pub const MMIO_BIT: u8 = 0x40;
+const SIZE_MASK: u8 = 0x0f;
+
+impl Record {
+    #[inline(always)]
+    pub fn access(insn: u32, pc: u64, va: u64, pa: u64, size_log2: u8, store: bool, mem: MemType) -> Record {
+        Record {
+            a: pa,
+            b: va,
+            pc,
+            insn,
+            seq: 0,
+            kind: RecordKind::Access as u8,
+            info: (size_log2 & SIZE_MASK) | if store { STORE_BIT } else { 0 },
+            mem: mem.to_bits(),
+        }
+    }
+
+    /// Converts an event into a record (for tests, tools and the library API); `insn` may be 0.
+    pub fn from_event(ev: &Event, insn: u32) -> Vec<Record> {
+        let mut r = Record { insn, ..Default::default() };
+        match *ev {
+            Event::Access(a) => {
+                let mut r = Record::access(
+                    insn,
+                    a.pc,
+                    a.va,
+                    a.pa,
+                    a.size.max(1).trailing_zeros() as u8,
+                    a.kind == AccessKind::Store,
+                    a.mem,
+                );
+                if a.mmio {
+                    r.info |= MMIO_BIT;
+                }
+                return vec![r];
+            }
+            Event::Fetch(f) => {
+                r.kind = RecordKind::Fetch as u8;
+                r.a = f.pa;
+                r.pc = f.pc;
+                r.mem = f.mem.to_bits();
+            }
+            Event::Maintenance(m) => {
+                r.kind = RecordKind::Maintenance as u8;
+                r.a = match m.op {
+                    CacheOp::Tlbi(code) => code as u64,
+                    _ => m.pa.unwrap_or(NO_PA),
+                };
+                r.b = m.operand;
+                r.pc = m.pc;
+                r.info = m.op.code();
+                r.mem = m.mem.to_bits();
+            }
+            Event::SysReg(s) => {
+                r.kind = RecordKind::SysReg as u8;
+                r.a = s.value;
+                r.pc = s.pc;
+                r.info = s.reg.code();
+            }
+            Event::Regime { regime, .. } => {
+                r.kind = RecordKind::Regime as u8;
+                r.a = regime.pack();
+            }
+            Event::Marker(m) => {
+                r.kind = RecordKind::Marker as u8;
+                r.b = m.args[0];
+                r.a = m.args[1];
+                r.pc = m.pc;
+                r.info = marker_code(m.kind);
+                let arg = Record { kind: RecordKind::MarkerArg as u8, a: m.args[2], insn, pc: m.pc, ..Default::default() };
+                return vec![r, arg];
+            }
+        }
+        vec![r]
+    }
+}
+
+pub fn marker_code(k: MarkerKind) -> u8 {
+    match k {
+        MarkerKind::Begin => 0,
+        MarkerKind::End => 1,
+        MarkerKind::NameRange => 2,
+        MarkerKind::Suppress => 3,
+        MarkerKind::Check => 4,
+    }
+}
+
+pub fn marker_from_code(c: u8) -> Option<MarkerKind> {
+    Some(match c {
+        0 => MarkerKind::Begin,
+        1 => MarkerKind::End,
+        2 => MarkerKind::NameRange,
+        3 => MarkerKind::Suppress,
+        4 => MarkerKind::Check,
+        _ => return None,
+    })
+}
+
+/// Sizes the trace header records, needed to turn records back into events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub line_size: u32,
+    pub zva_size: u32,
+}
+
+impl Default for Geometry {
+    fn default() -> Self {
+        Geometry { line_size: 64, zva_size: 64 }
+    }
+}
+
+/// Turns a record (and, for markers, the following MarkerArg) back into an event. Returns `None` for a
+/// record that is not an event on its own (MarkerArg) or is malformed.
+pub fn record_to_event(r: &Record, next: Option<&Record>, vcpu: u16, geo: Geometry) -> Option<Event> {
+    let mem = MemType::from_bits(r.mem);
+    Some(match RecordKind::from_u8(r.kind)? {
+        RecordKind::Access => Event::Access(Access {
+            vcpu,
+            pc: r.pc,
+            va: r.b,
+            pa: r.a,
+            size: 1u32 << (r.info & SIZE_MASK).min(6),
+            kind: if r.info & STORE_BIT != 0 { AccessKind::Store } else { AccessKind::Load },
+            mem,
+            mmio: r.info & MMIO_BIT != 0,
+        }),
+        RecordKind::Fetch => Event::Fetch(Fetch { vcpu, pc: r.pc, pa: r.a, mem }),
+        RecordKind::Maintenance => {
+            let tlbi = r.a as u16;
+            let op = CacheOp::from_code(r.info, tlbi)?;
+            let pa = match op {
+                CacheOp::Tlbi(_) => None,
+                _ if r.a == NO_PA || !op.is_by_va() => None,
+                _ => Some(r.a),
+            };
+            let len = match op {
+                CacheOp::DcZva => geo.zva_size,
+                _ if op.is_by_va() => geo.line_size,
+                _ => 0,
+            };
+            Event::Maintenance(Maintenance { vcpu, pc: r.pc, op, operand: r.b, pa, mem, len })
+        }
+        RecordKind::SysReg => Event::SysReg(SysRegWrite { vcpu, pc: r.pc, reg: SysReg::from_code(r.info)?, value: r.a }),
+        RecordKind::Regime => Event::Regime { vcpu, regime: Regime::unpack(r.a) },
+        RecordKind::Marker => {
+            let arg2 = next.filter(|n| n.kind == RecordKind::MarkerArg as u8).map_or(0, |n| n.a);
+            Event::Marker(Marker { vcpu, pc: r.pc, kind: marker_from_code(r.info)?, args: [r.b, r.a, arg2] })
+        }
+        RecordKind::MarkerArg => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::RegimeKind;
+
+    #[test]
+    fn record_is_forty_bytes() {
+        assert_eq!(std::mem::size_of::<Record>(), 40);
+    }
+
+    #[test]
+    fn events_round_trip_through_records() {
+        let geo = Geometry::default();
+        let events = [
+            Event::Access(Access {
+                vcpu: 1,
+                pc: 0x4010_0000,
+                va: 0xffff_0000_1234,
+                pa: 0x4020_1234,
+                size: 8,
+                kind: AccessKind::Store,
+                mem: MemType::NORMAL_NC,
+                mmio: false,
+            }),
+            Event::Fetch(Fetch { vcpu: 1, pc: 0x4010_0040, pa: 0x4010_0040, mem: MemType::NORMAL_WB }),
+            Event::Maintenance(Maintenance {
+                vcpu: 1,
+                pc: 4,
+                op: CacheOp::DcCivac,
+                operand: 0x1000,
+                pa: Some(0x4000_1000),
+                mem: MemType::NORMAL_WB,
+                len: 64,
+            }),
+            Event::Maintenance(Maintenance {
+                vcpu: 1,
+                pc: 8,
+                op: CacheOp::Tlbi(0x1234),
+                operand: 7,
+                pa: None,
+                mem: MemType::UNKNOWN,
+                len: 0,
+            }),
+            Event::SysReg(SysRegWrite { vcpu: 1, pc: 12, reg: SysReg::HcrEl2, value: 0x8000_0001 }),
+            Event::Regime {
+                vcpu: 1,
+                regime: Regime { el: 1, kind: RegimeKind::El10, vmid: Some(3), asid: Some(9), secure: false },
+            },
+            Event::Marker(Marker { vcpu: 1, pc: 16, kind: MarkerKind::NameRange, args: [1, 2, 3] }),
+        ];
+        for ev in events {
+            let recs = Record::from_event(&ev, 5);
+            let back = record_to_event(&recs[0], recs.get(1), 1, geo).unwrap();
+            assert_eq!(back, ev);
+        }
+    }
+}

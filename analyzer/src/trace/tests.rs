@@ -1,0 +1,125 @@
+use super::*;
+use crate::event::{Access, AccessKind, Event};
+use crate::memtype::MemType;
+
+fn access(vcpu: u16, pa: u64, store: bool) -> Event {
+    Event::Access(Access {
+        vcpu,
+        pc: 0x4010_0000 + (store as u64) * 4,
+        va: pa,
+        pa,
+        size: 8,
+        kind: if store { AccessKind::Store } else { AccessKind::Load },
+        mem: MemType::NORMAL_WB,
+        mmio: false,
+    })
+}
+
+/// A trace with `chunks` chunks of `per` records for vCPU 0, interleaved with vCPU 1 when `two`.
+fn build(chunks: usize, per: usize, two: bool, finish: bool) -> (Vec<u8>, Vec<Event>) {
+    let header = Header::new(Geometry::default(), vec![("qemu".into(), "10.2.2".into())]);
+    let mut w = TraceWriter::new(Vec::new(), &header).unwrap();
+    let mut all = Vec::new();
+    let mut seq = 0u64;
+    for c in 0..chunks {
+        for vcpu in 0..if two { 2 } else { 1 } {
+            let base = seq;
+            let mut recs = Vec::new();
+            for i in 0..per {
+                let ev = access(vcpu, 0x4000_0000 + ((c * per + i) as u64) * 8, i % 2 == 1);
+                let mut r = Record::from_event(&ev, 1 + (i % 2) as u32 + vcpu as u32 * 2)[0];
+                // Two vCPUs interleave in global order: give them alternating sequence numbers.
+                r.seq = if two { (i * 2) as u32 } else { i as u32 };
+                recs.push(r);
+                all.push((base + if two { (i * 2) as u64 + vcpu as u64 } else { i as u64 }, ev));
+            }
+            w.write_chunk(vcpu, base + vcpu as u64, &recs).unwrap();
+        }
+        seq += per as u64 * if two { 2 } else { 1 };
+    }
+    let bytes = if finish { w.finish(0).unwrap().0 } else { w.abandon() };
+    all.sort_by_key(|(s, _)| *s);
+    (bytes, all.into_iter().map(|(_, e)| e).collect())
+}
+
+#[test]
+fn a_finished_trace_reads_back_completely() {
+    let (bytes, events) = build(3, 100, false, true);
+    let t = TraceFile::from_bytes(bytes).unwrap();
+    assert_eq!(t.header.get("qemu"), Some("10.2.2"));
+    assert!(t.damage.is_none());
+    assert_eq!(t.end.unwrap().records, 300);
+    let back: Vec<Event> = t.events().collect();
+    assert_eq!(back, events);
+}
+
+#[test]
+fn two_vcpus_merge_in_sequence_order() {
+    let (bytes, events) = build(2, 50, true, true);
+    let t = TraceFile::from_bytes(bytes).unwrap();
+    assert_eq!(t.vcpus(), vec![0, 1]);
+    let back: Vec<Event> = t.events().collect();
+    assert_eq!(back.len(), events.len());
+    assert_eq!(back, events);
+}
+
+#[test]
+fn a_truncated_trace_reads_up_to_its_last_whole_chunk() {
+    let (bytes, events) = build(4, 100, false, false);
+    let t = TraceFile::from_bytes(bytes.clone()).unwrap();
+    assert!(t.damage.is_none() && t.end.is_none(), "unfinished but undamaged");
+    // Cut in the middle of the third chunk.
+    let third = t.chunks[2].offset as usize;
+    let cut = third + 40;
+    let t = TraceFile::from_bytes(bytes[..cut].to_vec()).unwrap();
+    let d = t.damage.clone().expect("damage reported");
+    assert_eq!(d.chunk, 2);
+    assert_eq!(d.offset, third as u64);
+    assert!(d.reason.contains("truncated"), "{d}");
+    let back: Vec<Event> = t.events().collect();
+    assert_eq!(back, events[..200]);
+}
+
+#[test]
+fn a_flipped_byte_is_located_by_its_chunk_checksum() {
+    let (mut bytes, events) = build(3, 100, false, true);
+    let t = TraceFile::from_bytes(bytes.clone()).unwrap();
+    let second = t.chunks[1];
+    bytes[second.offset as usize + CHUNK_HEADER + 5] ^= 0x10;
+    let t = TraceFile::from_bytes(bytes).unwrap();
+    let d = t.damage.clone().unwrap();
+    assert_eq!((d.chunk, d.offset), (1, second.offset));
+    assert!(d.reason.contains("checksum mismatch"), "{d}");
+    assert!(t.end.is_none(), "nothing after the damage is trusted");
+    let back: Vec<Event> = t.events().collect();
+    assert_eq!(back, events[..100]);
+}
+
+#[test]
+fn header_damage_is_a_clear_error() {
+    let (bytes, _) = build(1, 10, false, true);
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    assert!(matches!(TraceFile::from_bytes(bad), Err(TraceError::BadMagic { .. })));
+    let mut bad = bytes.clone();
+    bad[12] ^= 1;
+    let e = TraceFile::from_bytes(bad).err().unwrap();
+    assert!(e.to_string().contains("checksum"), "{e}");
+    let mut bad = bytes.clone();
+    bad[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(TraceFile::from_bytes(bad), Err(TraceError::MetaTooLong { .. })));
+    assert!(matches!(TraceFile::from_bytes(bytes[..10].to_vec()), Err(TraceError::HeaderTruncated { .. })));
+    assert!(matches!(TraceFile::from_bytes(Vec::new()), Err(TraceError::BadMagic { .. })));
+}
+
+#[test]
+fn a_huge_length_field_is_rejected_before_use() {
+    let (mut bytes, _) = build(2, 10, false, true);
+    let t = TraceFile::from_bytes(bytes.clone()).unwrap();
+    let off = t.chunks[1].offset as usize;
+    bytes[off + 8..off + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let t = TraceFile::from_bytes(bytes).unwrap();
+    let d = t.damage.unwrap();
+    assert_eq!(d.chunk, 1);
+    assert!(d.reason.contains("exceeds"), "{}", d.reason);
+}

@@ -1,0 +1,439 @@
+//! Install, translation-time decoding, and the run-time callbacks.
+
+use crate::decode::{self, Decoded};
+use crate::options::{self, Options};
+use crate::qemu::{Extension, RegBuf, RegHandles};
+use crate::sink::{self, Chunk, Msg, Sink};
+use crate::vcpu::Vcpu;
+use cohtrace_analyzer::event::{CacheOp, SysReg};
+use cohtrace_analyzer::memtype::{ATTRS_MMIO, MemType};
+use cohtrace_analyzer::trace::record::{MMIO_BIT, NO_PA, marker_code};
+use cohtrace_analyzer::trace::{Record, RecordKind};
+use qemu_plugin_sys::*;
+use std::cell::{Cell, UnsafeCell};
+use std::collections::HashMap;
+use std::ffi::{CStr, c_uint, c_void};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Per-instruction record, interned at translation and never freed: callbacks get a pointer to it.
+pub struct InsnInfo {
+    pub id: u32,
+    pub pc: u64,
+    pub decoded: Option<Decoded>,
+}
+
+struct VcpuCell(UnsafeCell<Vcpu>);
+// SAFETY: a vCPU's state is touched only by the thread running that vCPU (and by atexit once the vCPUs
+// are stopped or have stopped recording, see `finish`).
+unsafe impl Sync for VcpuCell {}
+
+struct Plugin {
+    opts: Options,
+    ext: Extension,
+    vcpus: Box<[VcpuCell]>,
+    /// More than one vCPU: records carry a global sequence number (one atomic increment per record).
+    multi: bool,
+    seq: AtomicU64,
+    insns: Mutex<HashMap<(u64, u32), &'static InsnInfo>>,
+    next_insn: AtomicU32,
+    sink: Sink,
+    regs: OnceLock<Result<RegHandles, String>>,
+}
+
+static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+/// Cleared by `disable` (internal error) and at exit: callbacks then return at once.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static FINISHED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The vCPU this thread runs (MTTCG: one thread per vCPU). Used by translation callbacks, which QEMU
+    /// calls without a vCPU index; under round-robin TCG it names the last vCPU initialised on the thread.
+    static THREAD_VCPU: Cell<u32> = const { Cell::new(u32::MAX) };
+}
+
+pub fn disable() {
+    ACTIVE.store(false, Ordering::Relaxed);
+}
+
+fn plugin() -> Option<&'static Plugin> {
+    PLUGIN.get()
+}
+
+impl Plugin {
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    fn vcpu(&self, index: c_uint) -> Option<&mut Vcpu> {
+        // SAFETY: see VcpuCell.
+        self.vcpus.get(index as usize).map(|c| unsafe { &mut *c.0.get() })
+    }
+
+    /// Appends a record to the vCPU's buffer, handing the buffer to the writer when full.
+    #[inline(always)]
+    fn push(&self, v: &mut Vcpu, mut r: Record) {
+        if self.multi {
+            let s = self.seq.fetch_add(1, Ordering::Relaxed);
+            if v.len == 0 {
+                v.base_seq = s;
+            }
+            let off = s - v.base_seq;
+            if off > u32::MAX as u64 {
+                // This vCPU sat idle for 4G events of others: start a new chunk.
+                self.flush(v);
+                v.base_seq = s;
+                r.seq = 0;
+            } else {
+                r.seq = off as u32;
+            }
+        } else {
+            if v.len == 0 {
+                v.base_seq = v.local_seq;
+            }
+            r.seq = (v.local_seq - v.base_seq) as u32;
+            v.local_seq += 1;
+        }
+        // SAFETY: len < buf.len() is an invariant: flush() runs as soon as the buffer fills.
+        unsafe { *v.buf.get_unchecked_mut(v.len) = r };
+        v.len += 1;
+        if v.len == v.buf.len() {
+            self.flush(v);
+        }
+    }
+
+    #[cold]
+    fn flush(&self, v: &mut Vcpu) {
+        if v.len == 0 {
+            return;
+        }
+        let fresh = self
+            .sink
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| vec![Record::default(); self.opts.buffer].into_boxed_slice());
+        let buf = std::mem::replace(&mut v.buf, fresh);
+        let chunk = Chunk { vcpu: v.index, base_seq: v.base_seq, buf, len: v.len };
+        v.len = 0;
+        // Every chunk starts with its regime, so chunks decode on their own.
+        v.current_regime = u64::MAX;
+        if self.sink.tx.send(Msg::Chunk(chunk)).is_err() {
+            disable();
+        }
+    }
+
+    #[inline(always)]
+    fn ensure_regime(&self, v: &mut Vcpu, packed: u64) {
+        if packed != v.current_regime && packed != u64::MAX {
+            v.current_regime = packed;
+            self.push(v, Record { kind: RecordKind::Regime as u8, a: packed, ..Default::default() });
+        }
+    }
+
+    fn intern(&self, pc: u64, opcode: u32) -> &'static InsnInfo {
+        let mut map = self.insns.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((pc, opcode)).or_insert_with(|| {
+            let id = self.next_insn.fetch_add(1, Ordering::Relaxed);
+            Box::leak(Box::new(InsnInfo { id, pc, decoded: decode::decode(opcode) }))
+        })
+    }
+
+    fn filtered_out(&self, pa: u64) -> bool {
+        !self.opts.filters.is_empty() && !self.opts.filters.iter().any(|&(s, e)| pa >= s && pa < e)
+    }
+}
+
+pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Result<(), String> {
+    let opts = options::parse(args.iter().map(String::as_str))?;
+    // SAFETY: QEMU passes a valid C string.
+    let target = unsafe { CStr::from_ptr(info.target_name) }.to_string_lossy();
+    if target != "aarch64" {
+        return Err(format!("cohtrace models ARM64 caches; this QEMU emulates '{target}'"));
+    }
+    if !info.system_emulation {
+        return Err("cohtrace needs system emulation (qemu-system-aarch64), not user mode".into());
+    }
+    let ext = Extension::resolve()?;
+    // SAFETY: system_emulation is set, so the union holds the system fields.
+    let max_vcpus = unsafe { info.__bindgen_anon_1.system.max_vcpus }.max(1) as u32;
+    let sink = sink::start(&opts, max_vcpus)?;
+    let vcpus = (0..max_vcpus).map(|i| VcpuCell(UnsafeCell::new(Vcpu::new(i as u16, opts.buffer)))).collect();
+    let plugin = Plugin {
+        opts,
+        ext,
+        vcpus,
+        multi: max_vcpus > 1,
+        seq: AtomicU64::new(0),
+        insns: Mutex::new(HashMap::new()),
+        next_insn: AtomicU32::new(1),
+        sink,
+        regs: OnceLock::new(),
+    };
+    PLUGIN.set(plugin).map_err(|_| "installed twice".to_string())?;
+    ACTIVE.store(true, Ordering::Relaxed);
+    // SAFETY: plain registrations with 'static callbacks.
+    unsafe {
+        qemu_plugin_register_vcpu_init_cb(id, Some(on_vcpu_init));
+        qemu_plugin_register_vcpu_idle_cb(id, Some(on_vcpu_idle));
+        qemu_plugin_register_vcpu_tb_trans_cb(id, Some(on_tb_trans));
+        qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
+    crate::guard("vcpu_init", (), || {
+        let Some(p) = plugin() else { return };
+        THREAD_VCPU.with(|t| t.set(vcpu_index));
+        let regs = p.regs.get_or_init(RegHandles::find);
+        let regs = match regs {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cohtrace: {e}; capture disabled");
+                disable();
+                return;
+            }
+        };
+        let Some(v) = p.vcpu(vcpu_index) else { return };
+        let mut rb = RegBuf::new();
+        for reg in SysReg::ALL {
+            if let Some(val) = rb.read(regs.sys[reg.code() as usize]) {
+                v.set_reg(reg, val);
+            }
+        }
+        v.regbuf = Some(rb);
+    })
+}
+
+/// A vCPU going idle (WFI) hands over what it has, so other vCPUs' events do not wait on it.
+unsafe extern "C" fn on_vcpu_idle(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
+    crate::guard("vcpu_idle", (), || {
+        if !ACTIVE.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(p) = plugin()
+            && let Some(v) = p.vcpu(vcpu_index)
+            && v.len >= 4096
+        {
+            p.flush(v);
+        }
+    })
+}
+
+unsafe extern "C" fn on_tb_trans(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
+    crate::guard("tb_trans", (), || {
+        let Some(p) = plugin() else { return };
+        if !ACTIVE.load(Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: `tb` is valid during this callback; instruction handles too.
+        unsafe { translate(p, tb) }
+    })
+}
+
+unsafe fn translate(p: &Plugin, tb: *mut qemu_plugin_tb) {
+    let line_mask = !(p.opts.line as u64 - 1);
+    let n = unsafe { qemu_plugin_tb_n_insns(tb) };
+    // Instruction fetch, one event per physical line the block covers, at translation: QEMU translates
+    // a block again whenever its code is written, so the first fetch after a change is never missed.
+    let mut page_va = u64::MAX;
+    let mut page_pa = NO_PA;
+    let mut page_raw = 0u64;
+    let mut last_line = u64::MAX;
+    let mut fetches: Vec<(u64, &'static InsnInfo, u64)> = Vec::new();
+    for i in 0..n {
+        let insn = unsafe { qemu_plugin_tb_get_insn(tb, i) };
+        let pc = unsafe { qemu_plugin_insn_vaddr(insn) };
+        let mut bytes = [0u8; 4];
+        unsafe { qemu_plugin_insn_data(insn, bytes.as_mut_ptr() as *mut c_void, 4) };
+        let info = p.intern(pc, u32::from_le_bytes(bytes));
+        let udata = info as *const InsnInfo as *mut c_void;
+        unsafe {
+            qemu_plugin_register_vcpu_mem_cb(
+                insn,
+                Some(on_mem),
+                qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
+                qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
+                udata,
+            );
+            if matches!(info.decoded, Some(Decoded::Maintenance { .. } | Decoded::Msr { .. } | Decoded::Marker(_))) {
+                qemu_plugin_register_vcpu_insn_exec_cb(
+                    insn,
+                    Some(on_system_insn),
+                    qemu_plugin_cb_flags::QEMU_PLUGIN_CB_R_REGS,
+                    udata,
+                );
+            }
+        }
+        if pc & !0xfff != page_va {
+            page_va = pc & !0xfff;
+            let h = unsafe { (p.ext.probe_vaddr)(page_va) };
+            if h.is_null() {
+                page_pa = NO_PA;
+            } else {
+                page_pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+                page_raw = unsafe { (p.ext.arm_attrs)(h) };
+            }
+        }
+        if page_pa != NO_PA {
+            let pa = page_pa + (pc & 0xfff);
+            if pa & line_mask != last_line {
+                last_line = pa & line_mask;
+                fetches.push((last_line, info, page_raw));
+            }
+        }
+    }
+    let vi = THREAD_VCPU.with(|t| t.get());
+    let Some(v) = p.vcpu(vi) else { return };
+    for (line, info, raw) in fetches {
+        if p.filtered_out(line) {
+            continue;
+        }
+        let (mem, regime) = v.classify(raw, true);
+        p.ensure_regime(v, regime);
+        p.push(v, Record { kind: RecordKind::Fetch as u8, a: line, pc: info.pc, insn: info.id, mem: mem.to_bits(), ..Default::default() });
+    }
+}
+
+/// The hot path: one call per guest data access.
+unsafe extern "C" fn on_mem(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo_t, vaddr: u64, udata: *mut c_void) {
+    if !ACTIVE.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(p) = plugin() else { return };
+    let Some(v) = p.vcpu(vcpu_index) else { return };
+    // SAFETY: udata is the interned InsnInfo registered with this callback.
+    let insn = unsafe { &*(udata as *const InsnInfo) };
+    let h = unsafe { qemu_plugin_get_hwaddr(meminfo, vaddr) };
+    if h.is_null() {
+        v.dropped += 1;
+        return;
+    }
+    let pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+    if p.filtered_out(pa) {
+        return;
+    }
+    let raw = unsafe { (p.ext.arm_attrs)(h) };
+    let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
+    let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
+    let (mem, regime) = v.classify(raw, false);
+    p.ensure_regime(v, regime);
+    let mut r = Record::access(insn.id, insn.pc, vaddr, pa, shift, store, mem);
+    if raw & ATTRS_MMIO != 0 {
+        r.info |= MMIO_BIT;
+    }
+    p.push(v, r);
+}
+
+/// Maintenance, MSR and marker instructions, before they execute (QEMU calls instruction callbacks first).
+unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
+    crate::guard("system instruction callback", (), || {
+        if !ACTIVE.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(p) = plugin() else { return };
+        let Some(v) = p.vcpu(vcpu_index) else { return };
+        let Some(Ok(regs)) = p.regs.get() else { return };
+        // SAFETY: udata is the interned InsnInfo.
+        let insn = unsafe { &*(udata as *const InsnInfo) };
+        let Some(mut rb) = v.regbuf.take() else { return };
+        let x = |rb: &mut RegBuf, n: u8| if n >= 31 { Some(0) } else { rb.read(regs.x[n as usize]) };
+        let el = rb.read(regs.cpsr).map(|c| ((c >> 2) & 3) as u8).unwrap_or(1);
+        match insn.decoded {
+            Some(Decoded::Msr { reg, el12, rt }) => {
+                if let (Some(target), Some(val)) = (decode::msr_target(reg, el12, el, v.tracked.ctl.hcr_el2), x(&mut rb, rt)) {
+                    let regime = v.tracked.regime_at_el(el).pack();
+                    p.ensure_regime(v, regime);
+                    v.set_reg(target, val);
+                    let rec = Record { kind: RecordKind::SysReg as u8, a: val, pc: insn.pc, insn: insn.id, info: target.code(), ..Default::default() };
+                    p.push(v, rec);
+                }
+            }
+            Some(Decoded::Maintenance { op, rt }) => {
+                let operand = x(&mut rb, rt).unwrap_or(0);
+                let regime = v.tracked.regime_at_el(el).pack();
+                p.ensure_regime(v, regime);
+                let (a, mem) = match op {
+                    CacheOp::Tlbi(code) => (code as u64, MemType::UNKNOWN),
+                    op if op.is_by_va() => {
+                        // SAFETY: plugin API call from a vCPU callback.
+                        let h = unsafe { (p.ext.probe_vaddr)(operand) };
+                        if h.is_null() {
+                            (NO_PA, MemType::UNKNOWN)
+                        } else {
+                            let pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+                            let raw = unsafe { (p.ext.arm_attrs)(h) };
+                            (pa, v.classify(raw, op == CacheOp::IcIvau).0)
+                        }
+                    }
+                    _ => (0, MemType::UNKNOWN),
+                };
+                if a == NO_PA || !op.is_by_va() || !p.filtered_out(a) {
+                    let rec = Record {
+                        kind: RecordKind::Maintenance as u8,
+                        a,
+                        b: operand,
+                        pc: insn.pc,
+                        insn: insn.id,
+                        info: op.code(),
+                        mem: mem.to_bits(),
+                        ..Default::default()
+                    };
+                    p.push(v, rec);
+                }
+            }
+            Some(Decoded::Marker(kind)) => {
+                let args = [x(&mut rb, 0).unwrap_or(0), x(&mut rb, 1).unwrap_or(0), x(&mut rb, 2).unwrap_or(0)];
+                let regime = v.tracked.regime_at_el(el).pack();
+                p.ensure_regime(v, regime);
+                let rec = Record { kind: RecordKind::Marker as u8, a: args[1], b: args[0], pc: insn.pc, insn: insn.id, info: marker_code(kind), ..Default::default() };
+                p.push(v, rec);
+                p.push(v, Record { kind: RecordKind::MarkerArg as u8, a: args[2], pc: insn.pc, insn: insn.id, ..Default::default() });
+            }
+            _ => {}
+        }
+        v.regbuf = Some(rb);
+    })
+}
+
+unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _udata: *mut c_void) {
+    crate::guard("exit", (), finish)
+}
+
+/// Flushes every vCPU buffer, finalizes the trace and waits for the writer.
+fn finish() {
+    if FINISHED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Some(p) = plugin() else { return };
+    let was_active = ACTIVE.swap(false, Ordering::SeqCst);
+    if p.multi && was_active {
+        // QEMU can exit from one vCPU's thread (semihosting) while others still run: they now return at
+        // once from callbacks; give any callback already past that check time to finish its record.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut dropped = 0;
+    for i in 0..p.vcpus.len() {
+        if let Some(v) = p.vcpu(i as c_uint) {
+            dropped += v.dropped;
+            p.flush(v);
+        }
+    }
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    if p.sink.tx.send(Msg::Finish { dropped, done: done_tx }).is_ok()
+        && let Ok(s) = done_rx.recv()
+    {
+        let out = p.opts.out.as_ref().map(|o| o.display().to_string()).unwrap_or_else(|| "nowhere (out=none)".into());
+        let per = if s.records > 0 { s.bytes as f64 / s.records as f64 } else { 0.0 };
+        eprintln!(
+            "cohtrace: {} records, {} bytes ({per:.2} bytes/record) written to {out}{}",
+            s.records,
+            s.bytes,
+            if dropped > 0 { format!("; {dropped} accesses could not be captured") } else { String::new() }
+        );
+        if let Some(e) = s.error {
+            eprintln!("cohtrace: the trace is incomplete: {e}");
+        }
+    }
+    if let Some(h) = p.sink.handle.lock().ok().and_then(|mut h| h.take()) {
+        let _ = h.join();
+    }
+}

@@ -1,0 +1,193 @@
+//! A64 decoding of the few instructions cohtrace must see at translation time: cache maintenance (QEMU
+//! raises no memory callback for them), TLBI, MSR to the registers that decide memory types and regimes,
+//! ERET, and the guest marker hint (docs/markers.md). Arm ARM C5.2 (system instruction encodings).
+
+use cohtrace_analyzer::event::{CacheOp, MarkerKind, SysReg};
+
+/// A decoded instruction of interest; everything else is `None` from `decode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A cache or TLB maintenance instruction with its Xt register (31 = XZR).
+    Maintenance { op: CacheOp, rt: u8 },
+    /// MSR <sysreg>, Xt to a tracked register. `el12` marks the *_EL12 aliases (VHE: they name the EL1
+    /// register from EL2); the plain *_EL1 encodings are redirected to EL2 when HCR_EL2.E2H is set at EL2.
+    Msr { reg: SysReg, el12: bool, rt: u8 },
+    Eret,
+    Marker(MarkerKind),
+}
+
+/// HINT #imm immediates of the guest markers: 0x70..=0x74 (Begin, End, NameRange, Suppress, Check).
+/// Unallocated hint space executes as NOP on hardware (Arm ARM C6.2.133, HINT).
+pub const MARKER_HINT_BASE: u32 = 0x70;
+
+pub fn decode(insn: u32) -> Option<Decoded> {
+    if insn == 0xd69f_03e0 || insn == 0xd69f_0bff || insn == 0xd69f_0fff {
+        return Some(Decoded::Eret); // ERET, ERETAA, ERETAB
+    }
+    // HINT: 1101 0101 0000 0011 0010 CRm:op2 11111
+    if insn & 0xffff_f01f == 0xd503_201f {
+        let imm = (insn >> 5) & 0x7f;
+        let kind = match imm.checked_sub(MARKER_HINT_BASE)? {
+            0 => MarkerKind::Begin,
+            1 => MarkerKind::End,
+            2 => MarkerKind::NameRange,
+            3 => MarkerKind::Suppress,
+            4 => MarkerKind::Check,
+            _ => return None,
+        };
+        return Some(Decoded::Marker(kind));
+    }
+    let rt = (insn & 0x1f) as u8;
+    let op2 = (insn >> 5) & 7;
+    let crm = (insn >> 8) & 0xf;
+    let crn = (insn >> 12) & 0xf;
+    let op1 = (insn >> 16) & 7;
+    // SYS: 1101 0101 0000 1 op1 CRn CRm op2 Rt (op0 = 1, L = 0)
+    if insn & 0xfff8_0000 == 0xd508_0000 {
+        let op = match (op1, crn, crm, op2) {
+            (0, 7, 6, 1) | (0, 7, 6, 3) | (0, 7, 6, 5) => CacheOp::DcIvac, // IVAC, IGVAC, IGDVAC
+            (0, 7, 6, 2) | (0, 7, 6, 4) | (0, 7, 6, 6) => CacheOp::DcIsw,  // ISW, IGSW, IGDSW
+            (0, 7, 10, 2) | (0, 7, 10, 4) | (0, 7, 10, 6) => CacheOp::DcCsw,
+            (0, 7, 14, 2) | (0, 7, 14, 4) | (0, 7, 14, 6) => CacheOp::DcCisw,
+            (3, 7, 4, 1) | (3, 7, 4, 3) | (3, 7, 4, 4) => CacheOp::DcZva, // ZVA, GVA, GZVA
+            (3, 7, 10, 1) | (3, 7, 10, 3) | (3, 7, 10, 5) => CacheOp::DcCvac,
+            (3, 7, 11, 1) => CacheOp::DcCvau,
+            (3, 7, 12, 1) | (3, 7, 12, 3) | (3, 7, 12, 5) => CacheOp::DcCvap,
+            (3, 7, 13, 1) | (3, 7, 13, 3) | (3, 7, 13, 5) => CacheOp::DcCvadp,
+            (3, 7, 14, 1) | (3, 7, 14, 3) | (3, 7, 14, 5) => CacheOp::DcCivac,
+            (0, 7, 1, 0) => CacheOp::IcIalluis,
+            (0, 7, 5, 0) => CacheOp::IcIallu,
+            (3, 7, 5, 1) => CacheOp::IcIvau,
+            (_, 8, _, _) | (_, 9, _, _) => CacheOp::Tlbi(((op1 << 7) | (crn & 1) << 11 | (crm << 3) | op2) as u16),
+            _ => return None,
+        };
+        return Some(Decoded::Maintenance { op, rt });
+    }
+    // MSR (register): 1101 0101 0001 o0 op1 CRn CRm op2 Rt, op0 = 2 + o0; we track op0 = 3.
+    if insn & 0xfff8_0000 == 0xd518_0000 {
+        let (reg, el12) = match (op1, crn, crm, op2) {
+            (0, 1, 0, 0) => (SysReg::SctlrEl1, false),
+            (5, 1, 0, 0) => (SysReg::SctlrEl1, true),
+            (4, 1, 0, 0) => (SysReg::SctlrEl2, false),
+            (4, 1, 1, 0) => (SysReg::HcrEl2, false),
+            (0, 2, 0, 0) => (SysReg::Ttbr0El1, false),
+            (5, 2, 0, 0) => (SysReg::Ttbr0El1, true),
+            (0, 2, 0, 1) => (SysReg::Ttbr1El1, false),
+            (5, 2, 0, 1) => (SysReg::Ttbr1El1, true),
+            (0, 2, 0, 2) => (SysReg::TcrEl1, false),
+            (5, 2, 0, 2) => (SysReg::TcrEl1, true),
+            (4, 2, 0, 0) => (SysReg::Ttbr0El2, false),
+            (4, 2, 0, 1) => (SysReg::Ttbr1El2, false),
+            (4, 2, 0, 2) => (SysReg::TcrEl2, false),
+            (4, 2, 1, 0) => (SysReg::VttbrEl2, false),
+            (4, 2, 1, 2) => (SysReg::VtcrEl2, false),
+            (0, 10, 2, 0) => (SysReg::MairEl1, false),
+            (5, 10, 2, 0) => (SysReg::MairEl1, true),
+            (4, 10, 2, 0) => (SysReg::MairEl2, false),
+            _ => return None,
+        };
+        return Some(Decoded::Msr { reg, el12, rt });
+    }
+    None
+}
+
+/// The register an MSR really writes: with HCR_EL2.E2H = 1, EL2's *_EL1 encodings reach the EL2 registers
+/// and the *_EL12 ones the EL1 registers (Arm ARM D8.1.4, FEAT_VHE register redirection). `None` when the
+/// write does not happen at this EL (it traps or is UNDEFINED).
+pub fn msr_target(reg: SysReg, el12: bool, el: u8, hcr_el2: u64) -> Option<SysReg> {
+    use cohtrace_analyzer::memtype::{HCR_E2H, HCR_TVM};
+    let e2h = hcr_el2 & HCR_E2H != 0;
+    match el {
+        2 => {
+            if el12 {
+                return e2h.then_some(reg);
+            }
+            if e2h {
+                return Some(match reg {
+                    SysReg::SctlrEl1 => SysReg::SctlrEl2,
+                    SysReg::Ttbr0El1 => SysReg::Ttbr0El2,
+                    SysReg::Ttbr1El1 => SysReg::Ttbr1El2,
+                    SysReg::TcrEl1 => SysReg::TcrEl2,
+                    SysReg::MairEl1 => SysReg::MairEl2,
+                    r => r,
+                });
+            }
+            Some(reg)
+        }
+        1 => {
+            let el1_reg = matches!(
+                reg,
+                SysReg::SctlrEl1 | SysReg::Ttbr0El1 | SysReg::Ttbr1El1 | SysReg::TcrEl1 | SysReg::MairEl1
+            );
+            // HCR_EL2.TVM traps EL1 writes of the virtual-memory controls to EL2: the hypervisor writes
+            // the register itself later (and we see that MSR).
+            (el1_reg && !el12 && hcr_el2 & HCR_TVM == 0).then_some(reg)
+        }
+        3 => Some(reg),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Encodings from GNU as (aarch64-linux-gnu-as, then objdump).
+    #[test]
+    fn cache_maintenance_by_va_and_set_way() {
+        assert_eq!(decode(0xd50b7e20), Some(Decoded::Maintenance { op: CacheOp::DcCivac, rt: 0 })); // dc civac, x0
+        assert_eq!(decode(0xd5087621), Some(Decoded::Maintenance { op: CacheOp::DcIvac, rt: 1 })); // dc ivac, x1
+        assert_eq!(decode(0xd50b7a22), Some(Decoded::Maintenance { op: CacheOp::DcCvac, rt: 2 })); // dc cvac, x2
+        assert_eq!(decode(0xd50b7b23), Some(Decoded::Maintenance { op: CacheOp::DcCvau, rt: 3 })); // dc cvau, x3
+        assert_eq!(decode(0xd50b7424), Some(Decoded::Maintenance { op: CacheOp::DcZva, rt: 4 })); // dc zva, x4
+        assert_eq!(decode(0xd5087e45), Some(Decoded::Maintenance { op: CacheOp::DcCisw, rt: 5 })); // dc cisw, x5
+        assert_eq!(decode(0xd5087a46), Some(Decoded::Maintenance { op: CacheOp::DcCsw, rt: 6 })); // dc csw, x6
+        assert_eq!(decode(0xd5087647), Some(Decoded::Maintenance { op: CacheOp::DcIsw, rt: 7 })); // dc isw, x7
+        assert_eq!(decode(0xd50b7528), Some(Decoded::Maintenance { op: CacheOp::IcIvau, rt: 8 })); // ic ivau, x8
+        assert_eq!(decode(0xd508751f), Some(Decoded::Maintenance { op: CacheOp::IcIallu, rt: 31 })); // ic iallu
+        assert_eq!(decode(0xd508711f), Some(Decoded::Maintenance { op: CacheOp::IcIalluis, rt: 31 })); // ic ialluis
+        assert_eq!(decode(0xd50b7c29), Some(Decoded::Maintenance { op: CacheOp::DcCvap, rt: 9 })); // dc cvap, x9
+    }
+
+    #[test]
+    fn tlbi_is_recognised() {
+        assert!(matches!(decode(0xd508831f), Some(Decoded::Maintenance { op: CacheOp::Tlbi(_), rt: 31 }))); // tlbi vmalle1is
+        assert!(matches!(decode(0xd50c871f), Some(Decoded::Maintenance { op: CacheOp::Tlbi(_), .. }))); // tlbi alle2
+    }
+
+    #[test]
+    fn msr_to_tracked_registers() {
+        assert_eq!(decode(0xd5181000), Some(Decoded::Msr { reg: SysReg::SctlrEl1, el12: false, rt: 0 })); // msr sctlr_el1, x0
+        assert_eq!(decode(0xd51c1001), Some(Decoded::Msr { reg: SysReg::SctlrEl2, el12: false, rt: 1 })); // msr sctlr_el2, x1
+        assert_eq!(decode(0xd51c1102), Some(Decoded::Msr { reg: SysReg::HcrEl2, el12: false, rt: 2 })); // msr hcr_el2, x2
+        assert_eq!(decode(0xd51d1003), Some(Decoded::Msr { reg: SysReg::SctlrEl1, el12: true, rt: 3 })); // msr sctlr_el12, x3
+        assert_eq!(decode(0xd51c2104), Some(Decoded::Msr { reg: SysReg::VttbrEl2, el12: false, rt: 4 })); // msr vttbr_el2, x4
+        assert_eq!(decode(0xd518a205), Some(Decoded::Msr { reg: SysReg::MairEl1, el12: false, rt: 5 })); // msr mair_el1, x5
+        assert_eq!(decode(0xd5182006), Some(Decoded::Msr { reg: SysReg::Ttbr0El1, el12: false, rt: 6 })); // msr ttbr0_el1, x6
+        assert_eq!(decode(0xd5182047), Some(Decoded::Msr { reg: SysReg::TcrEl1, el12: false, rt: 7 })); // msr tcr_el1, x7
+        assert_eq!(decode(0xd5184001), None, "msr spsr_el1 is not tracked");
+        assert_eq!(decode(0xd5381000), None, "mrs is not a write");
+    }
+
+    #[test]
+    fn eret_and_markers() {
+        assert_eq!(decode(0xd69f03e0), Some(Decoded::Eret));
+        assert_eq!(decode(0xd503201f), None, "nop");
+        assert_eq!(decode(0xd503207f), None, "wfi");
+        assert_eq!(decode(0xd503201f | MARKER_HINT_BASE << 5), Some(Decoded::Marker(MarkerKind::Begin)));
+        assert_eq!(decode(0xd503201f | (MARKER_HINT_BASE + 4) << 5), Some(Decoded::Marker(MarkerKind::Check)));
+        assert_eq!(decode(0xd503201f | (MARKER_HINT_BASE + 5) << 5), None);
+    }
+
+    #[test]
+    fn vhe_redirection_and_tvm_traps() {
+        use cohtrace_analyzer::memtype::{HCR_E2H, HCR_TVM};
+        assert_eq!(msr_target(SysReg::SctlrEl1, false, 2, HCR_E2H), Some(SysReg::SctlrEl2));
+        assert_eq!(msr_target(SysReg::SctlrEl1, true, 2, HCR_E2H), Some(SysReg::SctlrEl1));
+        assert_eq!(msr_target(SysReg::SctlrEl1, false, 2, 0), Some(SysReg::SctlrEl1));
+        assert_eq!(msr_target(SysReg::SctlrEl1, true, 2, 0), None);
+        assert_eq!(msr_target(SysReg::SctlrEl1, false, 1, HCR_TVM), None);
+        assert_eq!(msr_target(SysReg::SctlrEl1, false, 1, 0), Some(SysReg::SctlrEl1));
+        assert_eq!(msr_target(SysReg::HcrEl2, false, 1, 0), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! cohtrace's QEMU TCG plugin: `qemu-system-aarch64 -plugin libcohtrace.so,out=trace.ctrace`.
+//!
+//! Install parses options and resolves the patched-QEMU extension; translation callbacks decode the
+//! instructions of interest and register plain `extern "C"` callbacks with a pointer to an interned,
+//! immutable instruction record; the per-access callback classifies the access and appends a fixed-size
+//! record to its vCPU's buffer; full buffers go to one writer thread (sink.rs). No callback lets a panic
+//! unwind into QEMU.
+
+mod capture;
+mod decode;
+mod options;
+mod qemu;
+mod sink;
+mod vcpu;
+
+use qemu_plugin_sys::{qemu_info_t, qemu_plugin_id_t};
+use std::ffi::{CStr, c_char, c_int};
+
+#[allow(non_upper_case_globals)]
+#[unsafe(no_mangle)]
+pub static qemu_plugin_version: c_int = qemu_plugin_sys::QEMU_PLUGIN_VERSION as c_int;
+
+/// Runs `f`, turning a panic into a message: a panic must never unwind into QEMU's C frames.
+pub(crate) fn guard<T>(what: &str, default: T, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("cohtrace: internal error in {what}: {msg}; capture stops");
+            capture::disable();
+            default
+        }
+    }
+}
+
+/// # Safety
+/// Called by QEMU once, with valid `info` and `argc` strings in `argv`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn qemu_plugin_install(
+    id: qemu_plugin_id_t,
+    info: *const qemu_info_t,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    // Keep the default hook's output short: guard() prints our own message.
+    std::panic::set_hook(Box::new(|_| {}));
+    guard("install", -1, || {
+        let args: Vec<String> = (0..argc.max(0) as usize)
+            // SAFETY: QEMU passes argc valid C strings.
+            .map(|i| unsafe { CStr::from_ptr(*argv.add(i)) }.to_string_lossy().into_owned())
+            .collect();
+        // SAFETY: valid for the duration of this call.
+        let info = unsafe { &*info };
+        match capture::install(id, info, &args) {
+            Ok(()) => 0,
+            Err(msg) => {
+                eprintln!("cohtrace: {msg}");
+                -1
+            }
+        }
+    })
+}

@@ -1,0 +1,127 @@
+//! What the plugin needs from QEMU beyond the qemu-plugin-sys bindings: the patched-QEMU extension
+//! (resolved with dlsym, so the plugin still loads into a stock QEMU and can refuse with a message), glib's
+//! byte arrays for register reads, and register handles by name.
+
+use qemu_plugin_sys::{GArray, GByteArray, qemu_plugin_hwaddr, qemu_plugin_reg_descriptor, qemu_plugin_register};
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
+
+unsafe extern "C" {
+    fn g_byte_array_new() -> *mut GByteArray;
+    fn g_byte_array_set_size(array: *mut GByteArray, length: c_uint) -> *mut GByteArray;
+    fn g_array_free(array: *mut GArray, free_segment: c_int) -> *mut c_char;
+}
+
+pub type ArmAttrsFn = unsafe extern "C" fn(*const qemu_plugin_hwaddr) -> u64;
+pub type ProbeFn = unsafe extern "C" fn(u64) -> *const qemu_plugin_hwaddr;
+
+/// The functions qemu-patches/0002 adds.
+#[derive(Clone, Copy)]
+pub struct Extension {
+    pub arm_attrs: ArmAttrsFn,
+    pub probe_vaddr: ProbeFn,
+}
+
+fn lookup(name: &CStr) -> *mut c_void {
+    // RTLD_DEFAULT: QEMU's own executable exports the plugin API (it is linked with --dynamic-list).
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) }
+}
+
+impl Extension {
+    pub fn resolve() -> Result<Extension, String> {
+        let attrs = lookup(c"qemu_plugin_hwaddr_arm_attrs");
+        let probe = lookup(c"qemu_plugin_probe_vaddr");
+        if attrs.is_null() || probe.is_null() {
+            return Err("this QEMU lacks cohtrace's attribute API (qemu_plugin_hwaddr_arm_attrs, \
+                        qemu_plugin_probe_vaddr): build the patched QEMU with scripts/setup-qemu. \
+                        cohtrace does not guess memory attributes."
+                .into());
+        }
+        // SAFETY: the symbols come from qemu-patches/0002 with exactly these signatures.
+        unsafe {
+            Ok(Extension {
+                arm_attrs: std::mem::transmute::<*mut c_void, ArmAttrsFn>(attrs),
+                probe_vaddr: std::mem::transmute::<*mut c_void, ProbeFn>(probe),
+            })
+        }
+    }
+}
+
+/// Register handles, found by name once (they are the same for every vCPU).
+pub struct RegHandles {
+    pub x: [*mut qemu_plugin_register; 31],
+    pub cpsr: *mut qemu_plugin_register,
+    /// Indexed by `SysReg::code()`; null where QEMU does not expose the register.
+    pub sys: Vec<*mut qemu_plugin_register>,
+}
+
+// SAFETY: handles are opaque tokens QEMU hands out for the process lifetime; they are never dereferenced here.
+unsafe impl Send for RegHandles {}
+unsafe impl Sync for RegHandles {}
+
+impl RegHandles {
+    /// Call from a vCPU context (vcpu_init).
+    pub fn find() -> Result<RegHandles, String> {
+        use cohtrace_analyzer::event::SysReg;
+        let mut h = RegHandles {
+            x: [std::ptr::null_mut(); 31],
+            cpsr: std::ptr::null_mut(),
+            sys: vec![std::ptr::null_mut(); SysReg::ALL.len()],
+        };
+        // SAFETY: qemu_plugin_get_registers returns a GArray of descriptors we own and free.
+        unsafe {
+            let arr = qemu_plugin_sys::qemu_plugin_get_registers();
+            if arr.is_null() {
+                return Err("QEMU returned no register list".into());
+            }
+            let descs = std::slice::from_raw_parts((*arr).data as *const qemu_plugin_reg_descriptor, (*arr).len as usize);
+            for d in descs {
+                let name = CStr::from_ptr(d.name).to_string_lossy();
+                if let Some(n) = name.strip_prefix('x').and_then(|n| n.parse::<usize>().ok())
+                    && n < 31
+                {
+                    h.x[n] = d.handle;
+                } else if name == "cpsr" {
+                    h.cpsr = d.handle;
+                } else if let Some(r) = SysReg::ALL.iter().find(|r| r.name() == name) {
+                    h.sys[r.code() as usize] = d.handle;
+                }
+            }
+            g_array_free(arr, 1);
+        }
+        if h.x.iter().any(|p| p.is_null()) || h.cpsr.is_null() {
+            return Err("QEMU does not expose x0..x30 and cpsr to plugins".into());
+        }
+        Ok(h)
+    }
+}
+
+/// A per-vCPU scratch buffer for register reads.
+pub struct RegBuf(*mut GByteArray);
+
+// SAFETY: each RegBuf is used only by the vCPU that owns it.
+unsafe impl Send for RegBuf {}
+
+impl RegBuf {
+    pub fn new() -> RegBuf {
+        RegBuf(unsafe { g_byte_array_new() })
+    }
+
+    /// Reads a 64-bit (or smaller) register; `None` outside a register-reading context.
+    pub fn read(&mut self, reg: *mut qemu_plugin_register) -> Option<u64> {
+        if reg.is_null() || self.0.is_null() {
+            return None;
+        }
+        // SAFETY: valid handle and buffer; QEMU appends the value in target (little-endian) byte order.
+        unsafe {
+            g_byte_array_set_size(self.0, 0);
+            let n = qemu_plugin_sys::qemu_plugin_read_register(reg, self.0);
+            if n <= 0 {
+                return None;
+            }
+            let len = ((*self.0).len as usize).min(8);
+            let mut b = [0u8; 8];
+            b[..len].copy_from_slice(std::slice::from_raw_parts((*self.0).data, len));
+            Some(u64::from_le_bytes(b))
+        }
+    }
+}

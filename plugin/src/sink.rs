@@ -1,0 +1,221 @@
+//! The one writer thread: receives full vCPU buffers, encodes them into trace chunks and/or replays them
+//! through the online model, and hands the buffers back for reuse.
+
+use crate::options::{OnHazard, Options};
+use cohtrace_analyzer::event::Event;
+use cohtrace_analyzer::model::{Model, ModelConfig};
+use cohtrace_analyzer::report;
+use cohtrace_analyzer::trace::record::record_to_event;
+use cohtrace_analyzer::trace::{Geometry, Header, Record, RecordKind, TraceWriter};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+
+pub struct Chunk {
+    pub vcpu: u16,
+    pub base_seq: u64,
+    pub buf: Box<[Record]>,
+    pub len: usize,
+}
+
+pub enum Msg {
+    Chunk(Chunk),
+    /// Flush everything and answer with the summary; the thread then exits.
+    Finish { dropped: u64, done: Sender<Summary> },
+}
+
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub records: u64,
+    pub bytes: u64,
+    pub hazards: usize,
+    pub error: Option<String>,
+}
+
+/// The online model with a merge of per-vCPU streams: events are replayed in global sequence order once
+/// every vCPU that has produced events has some queued (or a queue grows past its bound, or at the end).
+struct Online {
+    model: Model,
+    geometry: Geometry,
+    queues: Vec<VecDeque<(u64, Record)>>,
+    bound: usize,
+    on_hazard: OnHazard,
+    reported: usize,
+    report_path: Option<std::path::PathBuf>,
+}
+
+impl Online {
+    fn push(&mut self, c: &Chunk) {
+        let v = c.vcpu as usize;
+        if self.queues.len() <= v {
+            self.queues.resize_with(v + 1, VecDeque::new);
+        }
+        let q = &mut self.queues[v];
+        for r in &c.buf[..c.len] {
+            q.push_back((c.base_seq + r.seq as u64, *r));
+        }
+    }
+
+    fn drain(&mut self, all: bool) {
+        loop {
+            let mut best: Option<(usize, u64)> = None;
+            let mut starved = false;
+            let mut largest = 0;
+            for (i, q) in self.queues.iter().enumerate() {
+                largest = largest.max(q.len());
+                match q.front() {
+                    Some(&(s, _)) => {
+                        if best.is_none_or(|(_, b)| s < b) {
+                            best = Some((i, s));
+                        }
+                    }
+                    None => starved = true,
+                }
+            }
+            let Some((i, _)) = best else { return };
+            if starved && !all && largest < self.bound {
+                return;
+            }
+            let (_, r) = self.queues[i].pop_front().unwrap();
+            let next = self.queues[i].front().filter(|(_, n)| n.kind == RecordKind::MarkerArg as u8).map(|(_, n)| *n);
+            if let Some(ev) = record_to_event(&r, next.as_ref(), i as u16, self.geometry) {
+                self.feed(&ev);
+            }
+        }
+    }
+
+    fn feed(&mut self, ev: &Event) {
+        self.model.feed(ev);
+        let n = self.model.hazards().len();
+        if n > self.reported {
+            for h in &self.model.hazards()[self.reported..n] {
+                eprint!("{}", report::text::render_one(h));
+            }
+            self.reported = n;
+            match self.on_hazard {
+                OnHazard::Log => {}
+                OnHazard::Abort => {
+                    self.write_report();
+                    eprintln!("cohtrace: hazard found, on_hazard=abort: raising SIGABRT");
+                    // The trace so far is on disk chunk by chunk; SIGABRT is what fuzzers count as a crash.
+                    unsafe { libc::abort() };
+                }
+                OnHazard::Exit(code) => {
+                    self.write_report();
+                    eprintln!("cohtrace: hazard found, on_hazard=exit: exiting with status {code}");
+                    unsafe { libc::_exit(code) };
+                }
+            }
+        }
+    }
+
+    fn write_report(&self) {
+        let hazards = self.model.hazards();
+        let Some(path) = &self.report_path else {
+            eprint!("{}", report::text::render(hazards));
+            return;
+        };
+        let body = if path.extension().is_some_and(|e| e == "json") {
+            report::json::render(hazards)
+        } else {
+            report::text::render(hazards)
+        };
+        if let Err(e) = std::fs::write(path, body) {
+            eprintln!("cohtrace: cannot write report {}: {e}", path.display());
+        }
+    }
+}
+
+pub struct Sink {
+    pub tx: Sender<Msg>,
+    pub free: Receiver<Box<[Record]>>,
+    pub handle: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+pub fn header(opts: &Options, vcpus: u32) -> Header {
+    let geometry = Geometry { line_size: opts.line, zva_size: opts.zva };
+    Header::new(
+        geometry,
+        vec![
+            ("tool".into(), format!("cohtrace {}", env!("CARGO_PKG_VERSION"))),
+            ("qemu_plugin_api".into(), qemu_plugin_sys::QEMU_PLUGIN_VERSION.to_string()),
+            ("vcpus".into(), vcpus.to_string()),
+            ("model".into(), format!("{:?}", opts.model).to_lowercase()),
+            ("mode".into(), opts.mode.name().into()),
+            ("filters".into(), format!("{:x?}", opts.filters)),
+        ],
+    )
+}
+
+/// Opens the trace (errors here stop QEMU at start) and starts the writer thread.
+pub fn start(opts: &Options, vcpus: u32) -> Result<Sink, String> {
+    let writer = match &opts.out {
+        Some(path) => {
+            let f = File::create(path).map_err(|e| format!("option 'out': cannot create {}: {e}", path.display()))?;
+            Some(TraceWriter::new(f, &header(opts, vcpus)).map_err(|e| format!("option 'out': {e}"))?)
+        }
+        None => None,
+    };
+    let online = (opts.model == crate::options::ModelMode::Online).then(|| Online {
+        model: Model::new(ModelConfig { mode: opts.mode, line_size: opts.line, ..Default::default() }),
+        geometry: Geometry { line_size: opts.line, zva_size: opts.zva },
+        queues: Vec::new(),
+        bound: 4 * opts.buffer,
+        on_hazard: opts.on_hazard,
+        reported: 0,
+        report_path: opts.report.clone(),
+    });
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
+    let (free_tx, free) = crossbeam_channel::bounded::<Box<[Record]>>(16);
+    let handle = std::thread::Builder::new()
+        .name("cohtrace-writer".into())
+        .spawn(move || run(rx, free_tx, writer, online))
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    Ok(Sink { tx, free, handle: std::sync::Mutex::new(Some(handle)) })
+}
+
+fn run(rx: Receiver<Msg>, free: Sender<Box<[Record]>>, mut writer: Option<TraceWriter<File>>, mut online: Option<Online>) {
+    let mut error: Option<String> = None;
+    let mut records = 0u64;
+    for msg in rx {
+        match msg {
+            Msg::Chunk(c) => {
+                records += c.len as u64;
+                if let Some(w) = writer.as_mut()
+                    && error.is_none()
+                    && let Err(e) = w.write_chunk(c.vcpu, c.base_seq, &c.buf[..c.len])
+                {
+                    // Keep QEMU running; say so once, and at exit.
+                    eprintln!("cohtrace: writing the trace failed: {e}; capture continues without it");
+                    error = Some(e.to_string());
+                }
+                if let Some(o) = online.as_mut() {
+                    o.push(&c);
+                    o.drain(false);
+                }
+                let _ = free.try_send(c.buf);
+            }
+            Msg::Finish { dropped, done } => {
+                let mut summary = Summary { records, ..Default::default() };
+                if let Some(o) = online.as_mut() {
+                    o.drain(true);
+                    summary.hazards = o.model.hazards().len();
+                    o.write_report();
+                }
+                if let Some(w) = writer.take() {
+                    summary.bytes = w.bytes_written();
+                    match w.finish(dropped) {
+                        Ok((mut f, _)) => {
+                            let _ = f.flush();
+                        }
+                        Err(e) => error = Some(e.to_string()),
+                    }
+                }
+                summary.error = error.take();
+                let _ = done.send(summary);
+                return;
+            }
+        }
+    }
+}

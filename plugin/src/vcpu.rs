@@ -1,0 +1,165 @@
+//! Per-vCPU state: the tracked control registers, the regime and memory-type cache of the hot path, and the
+//! record buffer. Only the vCPU's own thread touches it (QEMU runs each vCPU's callbacks on its thread).
+
+use crate::qemu::RegBuf;
+use cohtrace_analyzer::event::{Regime, RegimeKind, SysReg};
+use cohtrace_analyzer::memtype::{
+    Controls, HCR_DC, HCR_E2H, HCR_TGE, HCR_VM, MemType, SCTLR_M, TlbAttrs, effective_memtype, regime_of_mmu_idx,
+};
+use cohtrace_analyzer::trace::Record;
+
+/// Registers whose values decide memory types (Controls) and regime identifiers (ASID, VMID).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tracked {
+    pub ctl: Controls,
+    pub ttbr0_el1: u64,
+    pub ttbr1_el1: u64,
+    pub tcr_el1: u64,
+    pub ttbr0_el2: u64,
+    pub ttbr1_el2: u64,
+    pub tcr_el2: u64,
+    pub vttbr_el2: u64,
+    pub vtcr_el2: u64,
+    pub mair_el1: u64,
+    pub mair_el2: u64,
+}
+
+const TCR_A1: u64 = 1 << 22;
+const TCR_AS: u64 = 1 << 36;
+const VTCR_VS: u64 = 1 << 19;
+
+impl Tracked {
+    pub fn set(&mut self, reg: SysReg, v: u64) {
+        match reg {
+            SysReg::SctlrEl1 => self.ctl.sctlr_el1 = v,
+            SysReg::SctlrEl2 => self.ctl.sctlr_el2 = v,
+            SysReg::HcrEl2 => self.ctl.hcr_el2 = v,
+            SysReg::MairEl1 => self.mair_el1 = v,
+            SysReg::MairEl2 => self.mair_el2 = v,
+            SysReg::TcrEl1 => self.tcr_el1 = v,
+            SysReg::TcrEl2 => self.tcr_el2 = v,
+            SysReg::Ttbr0El1 => self.ttbr0_el1 = v,
+            SysReg::Ttbr1El1 => self.ttbr1_el1 = v,
+            SysReg::Ttbr0El2 => self.ttbr0_el2 = v,
+            SysReg::Ttbr1El2 => self.ttbr1_el2 = v,
+            SysReg::VttbrEl2 => self.vttbr_el2 = v,
+            SysReg::VtcrEl2 => self.vtcr_el2 = v,
+        }
+    }
+
+    fn asid(ttbr0: u64, ttbr1: u64, tcr: u64) -> u16 {
+        let ttbr = if tcr & TCR_A1 != 0 { ttbr1 } else { ttbr0 };
+        let asid = (ttbr >> 48) as u16;
+        if tcr & TCR_AS != 0 { asid } else { asid & 0xff }
+    }
+
+    /// The regime (with VMID/ASID where they apply) of an access in `kind` at `el`.
+    pub fn regime(&self, kind: RegimeKind, el: u8) -> Regime {
+        let hcr = self.ctl.hcr_el2;
+        match kind {
+            RegimeKind::El10 => {
+                let vmid = (hcr & HCR_VM != 0).then(|| {
+                    let v = (self.vttbr_el2 >> 48) as u16;
+                    if self.vtcr_el2 & VTCR_VS != 0 { v } else { v & 0xff }
+                });
+                let s1_on = self.ctl.sctlr_el1 & SCTLR_M != 0 && hcr & HCR_DC == 0;
+                let asid = s1_on.then(|| Tracked::asid(self.ttbr0_el1, self.ttbr1_el1, self.tcr_el1));
+                Regime { el, kind, vmid, asid, secure: false }
+            }
+            RegimeKind::El20 => {
+                let s1_on = self.ctl.sctlr_el2 & SCTLR_M != 0;
+                let asid = s1_on.then(|| Tracked::asid(self.ttbr0_el2, self.ttbr1_el2, self.tcr_el2));
+                Regime { el, kind, vmid: None, asid, secure: false }
+            }
+            RegimeKind::El2 | RegimeKind::El3 => Regime { el, kind, vmid: None, asid: None, secure: kind == RegimeKind::El3 },
+        }
+    }
+
+    /// The regime of the current exception level (for instructions without a memory access).
+    pub fn regime_at_el(&self, el: u8) -> Regime {
+        let hcr = self.ctl.hcr_el2;
+        let e2h = hcr & HCR_E2H != 0;
+        let kind = match el {
+            0 if e2h && hcr & HCR_TGE != 0 => RegimeKind::El20,
+            0 | 1 => RegimeKind::El10,
+            2 if e2h => RegimeKind::El20,
+            2 => RegimeKind::El2,
+            _ => RegimeKind::El3,
+        };
+        self.regime(kind, el)
+    }
+}
+
+pub struct Vcpu {
+    pub index: u16,
+    pub tracked: Tracked,
+    /// Bumped whenever a tracked register changes, invalidating the hot-path cache.
+    pub generation: u32,
+    // Hot-path cache: the last raw TLB attribute word and what it meant.
+    cache_raw: u64,
+    cache_generation: u32,
+    cache_mem: MemType,
+    cache_regime: u64,
+    /// Packed regime of the last Regime record emitted (u64::MAX: none yet in this buffer).
+    pub current_regime: u64,
+    pub buf: Box<[Record]>,
+    pub len: usize,
+    pub base_seq: u64,
+    pub local_seq: u64,
+    pub dropped: u64,
+    pub regbuf: Option<RegBuf>,
+}
+
+impl Vcpu {
+    pub fn new(index: u16, buffer: usize) -> Vcpu {
+        Vcpu {
+            index,
+            tracked: Tracked::default(),
+            generation: 1,
+            cache_raw: 0,
+            cache_generation: 0,
+            cache_mem: MemType::UNKNOWN,
+            cache_regime: u64::MAX,
+            current_regime: u64::MAX,
+            buf: vec![Record::default(); buffer].into_boxed_slice(),
+            len: 0,
+            base_seq: 0,
+            local_seq: 0,
+            dropped: 0,
+            regbuf: None,
+        }
+    }
+
+    pub fn set_reg(&mut self, reg: SysReg, v: u64) {
+        self.tracked.set(reg, v);
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Effective memory type and packed regime of an access with TLB attribute word `raw`.
+    #[inline(always)]
+    pub fn classify(&mut self, raw: u64, fetch: bool) -> (MemType, u64) {
+        if raw == self.cache_raw && self.generation == self.cache_generation && !fetch {
+            return (self.cache_mem, self.cache_regime);
+        }
+        let (mem, regime) = self.classify_slow(raw, fetch);
+        if !fetch {
+            self.cache_raw = raw;
+            self.cache_generation = self.generation;
+            self.cache_mem = mem;
+            self.cache_regime = regime;
+        }
+        (mem, regime)
+    }
+
+    #[cold]
+    fn classify_slow(&self, raw: u64, fetch: bool) -> (MemType, u64) {
+        let Some(tlb) = TlbAttrs::decode(raw) else {
+            return (MemType::UNKNOWN, self.current_regime);
+        };
+        let Some((kind, el)) = regime_of_mmu_idx(tlb.mmu_idx) else {
+            return (MemType::UNKNOWN, self.current_regime);
+        };
+        let mem = effective_memtype(&tlb, &self.tracked.ctl, kind, fetch);
+        (mem, self.tracked.regime(kind, el).pack())
+    }
+}
