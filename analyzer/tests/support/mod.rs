@@ -1,0 +1,141 @@
+//! Shared by the integration tests: where QEMU, the plugin and the guests are, manifests, ELF symbols.
+//!
+//! scripts/test sets COHTRACE_QEMU, COHTRACE_PLUGIN and COHTRACE_GUESTS and COHTRACE_REQUIRE_QEMU=1;
+//! then a missing piece fails the test. A bare `cargo test` without them skips the QEMU tests with a note.
+#![allow(dead_code)]
+
+use object::{Object, ObjectSymbol};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub struct Env {
+    pub qemu: PathBuf,
+    pub plugin: PathBuf,
+    pub guests: PathBuf,
+}
+
+/// The QEMU test environment, or None (skip) when it is not configured and not required.
+pub fn env() -> Option<Env> {
+    let get = |k: &str| std::env::var_os(k).map(PathBuf::from);
+    let required = std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1");
+    match (get("COHTRACE_QEMU"), get("COHTRACE_PLUGIN"), get("COHTRACE_GUESTS")) {
+        (Some(qemu), Some(plugin), Some(guests)) => {
+            for p in [&qemu, &plugin] {
+                assert!(p.is_file(), "{} does not exist", p.display());
+            }
+            assert!(guests.is_dir(), "{} is not a directory", guests.display());
+            Some(Env { qemu, plugin, guests })
+        }
+        _ => {
+            assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but COHTRACE_QEMU/PLUGIN/GUESTS are not all set");
+            eprintln!("note: QEMU tests skipped (run scripts/test, or set COHTRACE_QEMU, COHTRACE_PLUGIN, COHTRACE_GUESTS)");
+            None
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Debug)]
+pub struct Manifest {
+    pub source: String,
+    pub description: String,
+    #[serde(default)]
+    pub qemu_args: Vec<String>,
+    pub variant: Vec<Variant>,
+}
+
+#[derive(serde::Deserialize, Debug, Clone)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub hazard: Vec<Expected>,
+}
+
+#[derive(serde::Deserialize, Debug, Clone)]
+pub struct Expected {
+    pub class: String,
+    pub line: String,
+    pub observer: String,
+    pub cause: String,
+    pub modes: Option<Vec<String>>,
+}
+
+pub fn manifests() -> Vec<(PathBuf, Manifest)> {
+    let mut v: Vec<_> = std::fs::read_dir(repo().join("guests/scenarios"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v.into_iter()
+        .map(|p| {
+            let m: Manifest = toml::from_str(&std::fs::read_to_string(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, m)
+        })
+        .collect()
+}
+
+/// Global symbols of an ELF: name -> address.
+pub fn symbols(elf: &Path) -> HashMap<String, u64> {
+    let data = std::fs::read(elf).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));
+    let f = object::File::parse(&*data).unwrap();
+    f.symbols().filter_map(|s| Some((s.name().ok()?.to_string(), s.address()))).collect()
+}
+
+/// Resolves "sym" or "sym+0x40" against the symbol table.
+pub fn resolve(syms: &HashMap<String, u64>, expr: &str) -> u64 {
+    let (name, off) = match expr.split_once('+') {
+        Some((n, o)) => {
+            let o = o.trim();
+            let off = o.strip_prefix("0x").map_or_else(|| o.parse().unwrap(), |h| u64::from_str_radix(h, 16).unwrap());
+            (n.trim(), off)
+        }
+        None => (expr.trim(), 0),
+    };
+    syms.get(name).unwrap_or_else(|| panic!("symbol {name} not in ELF")) + off
+}
+
+pub const BASE_ARGS: &[&str] =
+    &["-M", "virt,virtualization=on", "-m", "128M", "-nographic", "-nic", "none", "-semihosting"];
+
+pub struct Run {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a guest ELF under QEMU with the plugin; `plugin_opts` are appended to the -plugin argument.
+pub fn run_guest(env: &Env, elf: &Path, extra: &[String], plugin_opts: &str) -> Run {
+    let spec = format!("{}{}", env.plugin.display(), plugin_opts);
+    let out = Command::new(&env.qemu)
+        .args(BASE_ARGS)
+        .arg("-kernel")
+        .arg(elf)
+        .args(extra)
+        .arg("-plugin")
+        .arg(spec)
+        .output()
+        .expect("running QEMU");
+    Run {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// DC ZVA block of -cpu max (the record CLI passes the same).
+pub fn zva_opt(args: &[String]) -> &'static str {
+    if args.windows(2).any(|w| w[0] == "-cpu" && w[1].starts_with("max")) { ",zva=512" } else { "" }
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cohtrace-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
