@@ -353,13 +353,13 @@ impl Model {
         };
         if got != line.latest {
             let cause = line.latest_by;
-            self.hazard(
-                HazardClass::StaleRead,
-                line_pa,
-                w,
-                &cause,
-                "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read",
-            );
+            let missing = if line.l1.is_speculative() {
+                "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read \
+                 (the reader's live cacheable mapping of the page lets the cache hold an old copy)"
+            } else {
+                "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read"
+            };
+            self.hazard(HazardClass::StaleRead, line_pa, w, &cause, missing);
         }
     }
 

@@ -1,0 +1,119 @@
+//! The `cohtrace` command line and the plugin as a user meets them: record, analyze (exit codes, JSON
+//! schema), damaged traces, bad plugin options.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cohtrace(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cohtrace")).args(args).output().unwrap()
+}
+
+fn record(env: &support::Env, name: &str, trace: &Path) {
+    let elf = env.guests.join(format!("{name}.elf"));
+    let mut args: Vec<String> = ["record", "--out"].iter().map(|s| s.to_string()).collect();
+    args.push(trace.display().to_string());
+    args.extend(["--qemu".into(), env.qemu.display().to_string(), "--plugin".into(), env.plugin.display().to_string(), "--".into()]);
+    args.extend(support::BASE_ARGS.iter().map(|s| s.to_string()));
+    args.extend(["-cpu".into(), "max".into(), "-kernel".into(), elf.display().to_string()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_cohtrace")).args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trace written to"));
+}
+
+#[test]
+fn record_then_analyze_reports_with_exit_status_and_json_schema() {
+    let Some(env) = support::env() else { return };
+    let dir = support::tempdir("cli");
+    let bug = dir.join("bug.ctrace");
+    let fixed = dir.join("fixed.ctrace");
+    record(&env, "01-nc-write-wb-read", &bug);
+    record(&env, "01-nc-write-wb-read-fixed", &fixed);
+    let elf = env.guests.join("01-nc-write-wb-read.elf");
+
+    let out = cohtrace(&["analyze", bug.to_str().unwrap(), "--format", "json", "--elf", elf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "hazards -> exit 1");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &v.as_array().unwrap()[0];
+    assert_eq!(h["class"], "stale-read");
+    for key in ["line_pa", "observer", "cause", "missing", "count"] {
+        assert!(!h[key].is_null(), "missing key {key}");
+    }
+    for side in ["observer", "cause"] {
+        for key in ["vcpu", "el", "vmid", "asid", "pc", "va", "mem_type", "symbol"] {
+            assert!(h[side].get(key).is_some(), "{side} lacks {key}");
+        }
+    }
+    assert_eq!(h["observer"]["symbol"], "el2_read");
+    assert_eq!(h["cause"]["symbol"], "el1_write");
+    assert_eq!(h["cause"]["mem_type"], "Normal-NC");
+    assert_eq!(h["cause"]["vmid"], 1);
+    assert_eq!(h["observer"]["el"], 2);
+
+    let out = cohtrace(&["analyze", fixed.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "no hazards -> exit 0");
+    let out = cohtrace(&["analyze", bug.to_str().unwrap(), "--format", "sarif"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(v["runs"][0]["results"][0]["ruleId"], "stale-read");
+
+    let out = cohtrace(&["stats", bug.to_str().unwrap()]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("bytes/event") && s.contains("Normal-NC") && s.contains("complete    yes"), "{s}");
+    let out = cohtrace(&["dump", bug.to_str().unwrap(), "--limit", "5"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+}
+
+#[test]
+fn damaged_traces_are_read_up_to_the_damage_and_say_where() {
+    let Some(env) = support::env() else { return };
+    let dir = support::tempdir("damage");
+    let trace = dir.join("t.ctrace");
+    // Small buffers: many chunks, so a cut or a flipped byte lands after some whole ones.
+    let elf = env.guests.join("01-nc-write-wb-read.elf");
+    let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], &format!(",out={},buffer=64", trace.display()));
+    assert_eq!(run.status, Some(0));
+    let bytes = std::fs::read(&trace).unwrap();
+    let t = cohtrace_analyzer::trace::TraceFile::open(&trace).unwrap();
+    assert!(t.chunks.len() > 10);
+    let cut_chunk = t.chunks.len() / 2;
+    let cut_at = t.chunks[cut_chunk].offset as usize + 30;
+
+    let cut = dir.join("cut.ctrace");
+    std::fs::write(&cut, &bytes[..cut_at]).unwrap();
+    let out = cohtrace(&["analyze", cut.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("chunk {cut_chunk} at byte offset {}", t.chunks[cut_chunk].offset);
+    assert!(err.contains(&want) && err.contains("truncated"), "{err}");
+    assert!(matches!(out.status.code(), Some(0) | Some(1)), "a damaged trace is still analysed");
+
+    let flipped = dir.join("flipped.ctrace");
+    let mut b = bytes.clone();
+    b[t.chunks[3].offset as usize + 40] ^= 0x01;
+    std::fs::write(&flipped, &b).unwrap();
+    let out = cohtrace(&["stats", flipped.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("chunk 3 at byte offset {}", t.chunks[3].offset)) && err.contains("checksum"), "{err}");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("chunks      3\n"), "three whole chunks before the damage:\n{s}");
+
+    let out = cohtrace(&["analyze", dir.join("missing.ctrace").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.ctrace"));
+}
+
+#[test]
+fn bad_plugin_options_stop_qemu_at_start_naming_the_option() {
+    let Some(env) = support::env() else { return };
+    let elf = env.guests.join("01-nc-write-wb-read.elf");
+    for (opts, key) in [(",bogus=1", "bogus"), (",line=100", "line"), (",model=online,on_hazard=boom", "on_hazard")] {
+        let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], opts);
+        assert_ne!(run.status, Some(0), "{opts}: QEMU must not run");
+        assert!(!run.stdout.contains("PASS"), "{opts}: the guest must not run");
+        assert!(run.stderr.contains(&format!("'{key}'")), "{opts}: {}", run.stderr);
+    }
+    let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], ",out=/nonexistent-dir/t.ctrace");
+    assert_ne!(run.status, Some(0));
+    assert!(run.stderr.contains("'out'"), "{}", run.stderr);
+}
