@@ -285,22 +285,35 @@ pub struct SysRegWrite {
 pub enum MarkerKind {
     /// Start of a test case; X0 is its id.
     Begin,
-    /// End of a test case; X0 is its id.
+    /// End of a test case; X0 is its id. Implies Check.
     End,
-    /// Name the physical range [X1, X1+X2) with the name id X0.
+    /// Name the physical range [args[1], args[1]+args[2]) `name`.
     NameRange,
-    /// Suppress hazards on the physical range [X1, X1+X2).
+    /// Suppress hazards on the physical range [args[1], args[1]+args[2]).
     Suppress,
     /// Check: no hazard since the last Begin.
     Check,
 }
+
+/// Longest range name a marker carries (longer names are cut).
+pub const MARKER_NAME_LEN: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Marker {
     pub vcpu: u16,
     pub pc: u64,
     pub kind: MarkerKind,
+    /// X0, then X1 and X2; for NameRange and Suppress the plugin has translated X1 to a physical address.
     pub args: [u64; 3],
+    /// NUL-padded name (NameRange).
+    pub name: [u8; MARKER_NAME_LEN],
+}
+
+impl Marker {
+    pub fn name_str(&self) -> String {
+        let end = self.name.iter().position(|b| *b == 0).unwrap_or(MARKER_NAME_LEN);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
 }
 
 /// One event, in the global order the model consumes them.

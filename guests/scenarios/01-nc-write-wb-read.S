@@ -7,8 +7,10 @@
 //   FIXED=1       the host invalidates the line to the PoC (DC IVAC) before reading again.
 //   OTHER_LINE=1  the host's first read touches another line of the page instead: only the
 //                 speculative model can assume the buffer's line was fetched into the cache.
+// A NAME marker (docs/markers.md) calls the buffer "framebuffer" in the reports.
 
         .include "guest.inc"
+        .include "markers.inc"
         .ifndef OTHER_LINE
         .equ    OTHER_LINE, 0
         .endif
@@ -24,6 +26,7 @@
         bl      stage2_on
         mov64   x0, SCTLR_EL1_ON
         bl      el1_regime_on
+        cohtrace_name fb_name, shared_buf, PAGE_SIZE   // reports say: in "framebuffer"
         adr_l   x19, shared_buf
         .if OTHER_LINE
         glabel  el2_prime
@@ -42,6 +45,10 @@
         ldr     x0, [x19]
         ldp     x29, x30, [sp], #16
         ret
+
+        .section .rodata
+fb_name:
+        .asciz  "framebuffer"
 
         .section .text.el1, "ax"
 el1_main:

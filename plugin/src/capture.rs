@@ -1,13 +1,13 @@
 //! Install, translation-time decoding, and the run-time callbacks.
 
 use crate::decode::{self, Decoded};
-use crate::options::{self, Options};
+use crate::options::{self, ModelMode, Options};
 use crate::qemu::{Extension, RegBuf, RegHandles};
 use crate::sink::{self, Chunk, Msg, Sink};
 use crate::vcpu::Vcpu;
-use cohtrace_analyzer::event::{CacheOp, SysReg};
+use cohtrace_analyzer::event::{CacheOp, MARKER_NAME_LEN, Marker, MarkerKind, SysReg};
 use cohtrace_analyzer::memtype::{ATTRS_MMIO, MemType};
-use cohtrace_analyzer::trace::record::{MMIO_BIT, NO_PA, marker_code};
+use cohtrace_analyzer::trace::record::{MMIO_BIT, NO_PA, marker_records};
 use cohtrace_analyzer::trace::{Record, RecordKind};
 use qemu_plugin_sys::*;
 use std::cell::{Cell, UnsafeCell};
@@ -34,7 +34,6 @@ struct Plugin {
     vcpus: Box<[VcpuCell]>,
     /// More than one vCPU: records carry a global sequence number (one atomic increment per record).
     multi: bool,
-    seq: AtomicU64,
     insns: Mutex<HashMap<(u64, u32), &'static InsnInfo>>,
     next_insn: AtomicU32,
     sink: Sink,
@@ -42,6 +41,10 @@ struct Plugin {
 }
 
 static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+/// The global event order with several vCPUs (docs/trace-format.md, "Ordering").
+pub static SEQ: AtomicU64 = AtomicU64::new(0);
+/// A vCPU hands over its buffer once its oldest record is this far behind the global order.
+pub const MAX_LAG: u64 = 1 << 20;
 /// Cleared by `disable` (internal error) and at exit: callbacks then return at once.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static FINISHED: AtomicBool = AtomicBool::new(false);
@@ -72,13 +75,14 @@ impl Plugin {
     #[inline(always)]
     fn push(&self, v: &mut Vcpu, mut r: Record) {
         if self.multi {
-            let s = self.seq.fetch_add(1, Ordering::Relaxed);
+            let s = SEQ.fetch_add(1, Ordering::Relaxed);
             if v.len == 0 {
                 v.base_seq = s;
             }
             let off = s - v.base_seq;
-            if off > u32::MAX as u64 {
-                // This vCPU sat idle for 4G events of others: start a new chunk.
+            if off > MAX_LAG {
+                // Hand over records that are old in the global order: the online model replays up to a
+                // watermark that trusts every record older than MAX_LAG to have arrived.
                 self.flush(v);
                 v.base_seq = s;
                 r.seq = 0;
@@ -161,7 +165,6 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         ext,
         vcpus,
         multi: max_vcpus > 1,
-        seq: AtomicU64::new(0),
         insns: Mutex::new(HashMap::new()),
         next_insn: AtomicU32::new(1),
         sink,
@@ -203,15 +206,15 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
     })
 }
 
-/// A vCPU going idle (WFI) hands over what it has, so other vCPUs' events do not wait on it.
+/// A vCPU going idle (WFI) hands over what it has, so that the online model's merge does not wait on it.
 unsafe extern "C" fn on_vcpu_idle(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
     crate::guard("vcpu_idle", (), || {
         if !ACTIVE.load(Ordering::Relaxed) {
             return;
         }
         if let Some(p) = plugin()
+            && p.multi
             && let Some(v) = p.vcpu(vcpu_index)
-            && v.len >= 4096
         {
             p.flush(v);
         }
@@ -381,17 +384,50 @@ unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
                 }
             }
             Some(Decoded::Marker(kind)) => {
-                let args = [x(&mut rb, 0).unwrap_or(0), x(&mut rb, 1).unwrap_or(0), x(&mut rb, 2).unwrap_or(0)];
+                let mut args = [x(&mut rb, 0).unwrap_or(0), x(&mut rb, 1).unwrap_or(0), x(&mut rb, 2).unwrap_or(0)];
+                let mut name = [0u8; MARKER_NAME_LEN];
+                if matches!(kind, MarkerKind::NameRange | MarkerKind::Suppress) {
+                    // Ranges are given by VA; the model works on physical lines.
+                    // SAFETY: plugin API call from a vCPU callback.
+                    let h = unsafe { (p.ext.probe_vaddr)(args[1]) };
+                    if !h.is_null() {
+                        args[1] = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+                    }
+                }
+                if kind == MarkerKind::NameRange {
+                    name = read_name(args[0]);
+                }
                 let regime = v.tracked.regime_at_el(el).pack();
                 p.ensure_regime(v, regime);
-                let rec = Record { kind: RecordKind::Marker as u8, a: args[1], b: args[0], pc: insn.pc, insn: insn.id, info: marker_code(kind), ..Default::default() };
-                p.push(v, rec);
-                p.push(v, Record { kind: RecordKind::MarkerArg as u8, a: args[2], pc: insn.pc, insn: insn.id, ..Default::default() });
+                let m = Marker { vcpu: v.index, pc: insn.pc, kind, args, name };
+                for r in marker_records(&m, insn.id) {
+                    p.push(v, r);
+                }
+                if matches!(kind, MarkerKind::End | MarkerKind::Check) && p.opts.model == ModelMode::Online {
+                    // The verdict must come before the guest moves on to its next test case.
+                    p.flush(v);
+                    let (tx, rx) = crossbeam_channel::bounded(1);
+                    if p.sink.tx.send(Msg::Sync(tx)).is_ok() {
+                        let _ = rx.recv();
+                    }
+                }
             }
             _ => {}
         }
         v.regbuf = Some(rb);
     })
+}
+
+/// Reads a marker's NUL-terminated range name from guest memory (at most MARKER_NAME_LEN bytes).
+fn read_name(va: u64) -> [u8; MARKER_NAME_LEN] {
+    let mut name = [0u8; MARKER_NAME_LEN];
+    // Do not read across the page end: the next page may be unmapped.
+    let len = (MARKER_NAME_LEN as u64).min(0x1000 - (va & 0xfff)) as usize;
+    if let Some(bytes) = crate::qemu::read_guest(va, len) {
+        let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+        name[..end].copy_from_slice(&bytes[..end]);
+    }
+    name
 }
 
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _udata: *mut c_void) {

@@ -9,6 +9,7 @@ unsafe extern "C" {
     fn g_byte_array_new() -> *mut GByteArray;
     fn g_byte_array_set_size(array: *mut GByteArray, length: c_uint) -> *mut GByteArray;
     fn g_array_free(array: *mut GArray, free_segment: c_int) -> *mut c_char;
+    fn g_byte_array_free(array: *mut GByteArray, free_segment: c_int) -> *mut u8;
 }
 
 pub type ArmAttrsFn = unsafe extern "C" fn(*const qemu_plugin_hwaddr) -> u64;
@@ -43,6 +44,18 @@ impl Extension {
                 probe_vaddr: std::mem::transmute::<*mut c_void, ProbeFn>(probe),
             })
         }
+    }
+}
+
+/// Reads guest virtual memory of the current vCPU (debug access: no fault, no TLB change).
+pub fn read_guest(va: u64, len: usize) -> Option<Vec<u8>> {
+    // SAFETY: a fresh glib byte array, freed here; QEMU fills it.
+    unsafe {
+        let buf = g_byte_array_new();
+        let ok = qemu_plugin_sys::qemu_plugin_read_memory_vaddr(va, buf, len);
+        let out = ok.then(|| std::slice::from_raw_parts((*buf).data, ((*buf).len as usize).min(len)).to_vec());
+        g_byte_array_free(buf, 1);
+        out
     }
 }
 
@@ -123,5 +136,18 @@ impl RegBuf {
             b[..len].copy_from_slice(std::slice::from_raw_parts((*self.0).data, len));
             Some(u64::from_le_bytes(b))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_patched_qemu_the_extension_is_refused_with_a_clear_message() {
+        // The test process is not QEMU: the symbols are absent, exactly as in a stock QEMU 10.x.
+        let e = Extension::resolve().err().expect("no extension outside the patched QEMU");
+        assert!(e.contains("qemu_plugin_hwaddr_arm_attrs") && e.contains("scripts/setup-qemu"), "{e}");
+        assert!(e.contains("does not guess"), "{e}");
     }
 }

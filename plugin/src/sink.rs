@@ -2,7 +2,7 @@
 //! through the online model, and hands the buffers back for reuse.
 
 use crate::options::{OnHazard, Options};
-use cohtrace_analyzer::event::Event;
+use cohtrace_analyzer::event::{Event, MarkerKind};
 use cohtrace_analyzer::model::{Model, ModelConfig};
 use cohtrace_analyzer::report;
 use cohtrace_analyzer::trace::record::record_to_event;
@@ -21,6 +21,8 @@ pub struct Chunk {
 
 pub enum Msg {
     Chunk(Chunk),
+    /// Replay everything received so far through the online model, then answer (guest End/Check markers).
+    Sync(Sender<()>),
     /// Flush everything and answer with the summary; the thread then exits.
     Finish { dropped: u64, done: Sender<Summary> },
 }
@@ -33,15 +35,22 @@ pub struct Summary {
     pub error: Option<String>,
 }
 
-/// The online model with a merge of per-vCPU streams: events are replayed in global sequence order once
-/// every vCPU that has produced events has some queued (or a queue grows past its bound, or at the end).
+/// The online model with a merge of per-vCPU streams. With several vCPUs, records are replayed in global
+/// sequence order up to a watermark: every record more than 2 x MAX_LAG behind the global counter has been
+/// handed over (vCPUs flush when their oldest record is MAX_LAG behind, and when they go idle). Sync and
+/// the end of the run replay everything queued.
 struct Online {
     model: Model,
     geometry: Geometry,
     queues: Vec<VecDeque<(u64, Record)>>,
-    bound: usize,
+    multi: bool,
     on_hazard: OnHazard,
+    /// Hazards of the model's current log already printed.
     reported: usize,
+    /// Every hazard reported during the run (the model's log restarts with each test case).
+    all: report::HazardLog,
+    /// The guest marks test cases: act at End/Check, not as soon as a hazard is found.
+    in_cases: bool,
     report_path: Option<std::path::PathBuf>,
 }
 
@@ -58,39 +67,76 @@ impl Online {
     }
 
     fn drain(&mut self, all: bool) {
+        let watermark = if all || !self.multi {
+            u64::MAX
+        } else {
+            crate::capture::SEQ.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(2 * crate::capture::MAX_LAG)
+        };
         loop {
             let mut best: Option<(usize, u64)> = None;
-            let mut starved = false;
-            let mut largest = 0;
             for (i, q) in self.queues.iter().enumerate() {
-                largest = largest.max(q.len());
-                match q.front() {
-                    Some(&(s, _)) => {
-                        if best.is_none_or(|(_, b)| s < b) {
-                            best = Some((i, s));
-                        }
-                    }
-                    None => starved = true,
+                if let Some(&(s, _)) = q.front()
+                    && best.is_none_or(|(_, b)| s < b)
+                {
+                    best = Some((i, s));
                 }
             }
-            let Some((i, _)) = best else { return };
-            if starved && !all && largest < self.bound {
+            let Some((i, seq)) = best else { return };
+            if seq >= watermark {
                 return;
             }
             let (_, r) = self.queues[i].pop_front().unwrap();
-            let next = self.queues[i].front().filter(|(_, n)| n.kind == RecordKind::MarkerArg as u8).map(|(_, n)| *n);
-            if let Some(ev) = record_to_event(&r, next.as_ref(), i as u16, self.geometry) {
+            let mut args = [Record::default(); 3];
+            let mut n = 0;
+            if r.kind == RecordKind::Marker as u8 {
+                while n < args.len() {
+                    match self.queues[i].front() {
+                        Some(&(_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
+                            args[n] = a;
+                            n += 1;
+                            self.queues[i].pop_front();
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            if let Some(ev) = record_to_event(&r, &args[..n], i as u16, self.geometry) {
                 self.feed(&ev);
             }
         }
     }
 
     fn feed(&mut self, ev: &Event) {
+        let case = self.model.test_case();
         self.model.feed(ev);
+        if let Event::Marker(m) = ev {
+            match m.kind {
+                MarkerKind::Begin => {
+                    self.in_cases = true;
+                    self.model.clear_hazards();
+                    self.reported = 0;
+                }
+                MarkerKind::End | MarkerKind::Check => {
+                    let id = case.map(|c| c.to_string()).unwrap_or_else(|| "(none)".into());
+                    self.report_new(&format!("test case {id}"));
+                }
+                MarkerKind::NameRange | MarkerKind::Suppress => {}
+            }
+            return;
+        }
+        if !self.in_cases {
+            self.report_new("hazard");
+        }
+    }
+
+    /// Prints the hazards found since the last report and carries out on_hazard.
+    fn report_new(&mut self, context: &str) {
         let n = self.model.hazards().len();
         if n > self.reported {
+            eprintln!("cohtrace: {context}: {} new hazard{}", n - self.reported, if n - self.reported == 1 { "" } else { "s" });
             for h in &self.model.hazards()[self.reported..n] {
                 eprint!("{}", report::text::render_one(h));
+                self.all.record(h.clone());
             }
             self.reported = n;
             match self.on_hazard {
@@ -110,10 +156,12 @@ impl Online {
         }
     }
 
+    /// Writes the run's report to `report=PATH`; without one, the hazards were printed as they came and
+    /// only the total is printed.
     fn write_report(&self) {
-        let hazards = self.model.hazards();
+        let hazards = self.all.hazards();
         let Some(path) = &self.report_path else {
-            eprint!("{}", report::text::render(hazards));
+            eprintln!("==cohtrace== {} hazard{} found online", hazards.len(), if hazards.len() == 1 { "" } else { "s" });
             return;
         };
         let body = if path.extension().is_some_and(|e| e == "json") {
@@ -161,9 +209,11 @@ pub fn start(opts: &Options, vcpus: u32) -> Result<Sink, String> {
         model: Model::new(ModelConfig { mode: opts.mode, line_size: opts.line, ..Default::default() }),
         geometry: Geometry { line_size: opts.line, zva_size: opts.zva },
         queues: Vec::new(),
-        bound: 4 * opts.buffer,
+        multi: vcpus > 1,
         on_hazard: opts.on_hazard,
         reported: 0,
+        all: report::HazardLog::default(),
+        in_cases: false,
         report_path: opts.report.clone(),
     });
     let (tx, rx) = crossbeam_channel::bounded::<Msg>(8);
@@ -196,11 +246,18 @@ fn run(rx: Receiver<Msg>, free: Sender<Box<[Record]>>, mut writer: Option<TraceW
                 }
                 let _ = free.try_send(c.buf);
             }
+            Msg::Sync(reply) => {
+                if let Some(o) = online.as_mut() {
+                    o.drain(true);
+                }
+                let _ = reply.send(());
+            }
             Msg::Finish { dropped, done } => {
                 let mut summary = Summary { records, ..Default::default() };
                 if let Some(o) = online.as_mut() {
                     o.drain(true);
-                    summary.hazards = o.model.hazards().len();
+                    o.report_new("end of run");
+                    summary.hazards = o.all.len();
                     o.write_report();
                 }
                 if let Some(w) = writer.take() {

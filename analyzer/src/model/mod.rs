@@ -102,6 +102,7 @@ pub struct Model {
     log: HazardLog,
     suppressed: Vec<(u64, u64)>,
     names: Vec<(u64, u64, String)>,
+    test_case: Option<u64>,
     stats: ModelStats,
 }
 
@@ -129,6 +130,7 @@ impl Model {
             log: HazardLog::default(),
             suppressed: Vec::new(),
             names: Vec::new(),
+            test_case: None,
             stats: ModelStats::default(),
         };
         m.intern_regime(Regime::default());
@@ -274,14 +276,23 @@ impl Model {
     }
 
     fn marker(&mut self, m: &Marker) {
-        let [_, start, len] = m.args;
+        let [id, start, len] = m.args;
         match m.kind {
             MarkerKind::Suppress => self.suppressed.push((start, start.saturating_add(len))),
             MarkerKind::NameRange => {
-                self.names.push((start, start.saturating_add(len), format!("range-{}", m.args[0])));
+                let name = m.name_str();
+                let name = if name.is_empty() { format!("range-{id:#x}") } else { name };
+                self.names.push((start, start.saturating_add(len), name));
             }
-            MarkerKind::Begin | MarkerKind::End | MarkerKind::Check => {}
+            MarkerKind::Begin => self.test_case = Some(id),
+            MarkerKind::End => self.test_case = None,
+            MarkerKind::Check => {}
         }
+    }
+
+    /// The test case the guest's last Begin marker opened, if it is still open.
+    pub fn test_case(&self) -> Option<u64> {
+        self.test_case
     }
 
     /// Gives a physical range a name reports use (guest markers, or a harness through the library).
@@ -539,6 +550,7 @@ impl Model {
             missing,
             count: 1,
             range_name,
+            test_case: self.test_case,
         };
         self.log.record(h);
     }

@@ -27,6 +27,7 @@ pub fn hazard(h: &Hazard) -> Value {
         "class": h.class.name(),
         "line_pa": hex(h.line_pa),
         "range": h.range_name,
+        "test_case": h.test_case,
         "observer": side(&h.observer),
         "cause": side(&h.cause),
         "missing": h.missing,

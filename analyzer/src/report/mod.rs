@@ -128,6 +128,8 @@ pub struct Hazard {
     pub count: u64,
     /// Name given to the physical range by a guest marker, if any.
     pub range_name: Option<String>,
+    /// The guest's test case (Begin marker id) open when it first occurred.
+    pub test_case: Option<u64>,
 }
 
 /// Hazards deduplicated by (class, observer PC, cause PC), in order of first occurrence.

@@ -21,7 +21,8 @@ pub fn render_one(h: &Hazard) -> String {
     let times = if h.count == 1 { "once".to_string() } else { format!("{} times", h.count) };
     let name = h.range_name.as_deref().map(|n| format!(" in \"{n}\"")).unwrap_or_default();
     let _ = writeln!(out, "==cohtrace== {}: {} ({times})", h.class, h.class.summary());
-    let _ = writeln!(out, "  line      {:#x}{name}", h.line_pa);
+    let case = h.test_case.map(|c| format!(", test case {c}")).unwrap_or_default();
+    let _ = writeln!(out, "  line      {:#x}{name}{case}", h.line_pa);
     out.push_str(&side_line("observer", &h.observer));
     out.push_str(&side_line("cause", &h.cause));
     let _ = writeln!(out, "  missing   {}", h.missing);

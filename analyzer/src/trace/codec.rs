@@ -542,7 +542,7 @@ mod tests {
                     Record::from_event(&Event::Fetch(Fetch { vcpu: 0, pc: 0x9100, pa: x & !63, mem: MemType::NORMAL_WB }), 40),
                     Record::from_event(&Event::SysReg(SysRegWrite { vcpu: 0, pc: 0x9200, reg: SysReg::HcrEl2, value: x }), 41),
                     Record::from_event(
-                        &Event::Marker(Marker { vcpu: 0, pc: 0x9300, kind: MarkerKind::Suppress, args: [1, x, 3] }),
+                        &Event::Marker(Marker { vcpu: 0, pc: 0x9300, kind: MarkerKind::NameRange, args: [1, x, 3], name: *b"virtqueue\0\0\0\0\0\0\0" }),
                         42,
                     ),
                 ]

@@ -4,6 +4,8 @@
 //! protected by a CRC-32, so a trace cut short by a killed QEMU reads up to its last whole chunk.
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod reader;
 pub mod record;
 pub mod varint;

@@ -387,22 +387,27 @@ impl Iterator for Events<'_> {
         loop {
             let (vcpu, _, r) = self.next_record()?;
             if r.kind == RecordKind::Marker as u8 {
-                // The marker's third argument follows it in the same stream.
+                // The marker's arguments follow it in the same stream.
                 let i = self.streams.iter().position(|s| s.vcpu == vcpu)?;
-                let arg = match self.heads[i] {
-                    Some((_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
-                        let next = self.pull(i);
-                        self.heads[i] = next;
-                        Some(a)
+                let mut args = [Record::default(); 3];
+                let mut n = 0;
+                while n < args.len() {
+                    match self.heads[i] {
+                        Some((_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
+                            args[n] = a;
+                            n += 1;
+                            let next = self.pull(i);
+                            self.heads[i] = next;
+                        }
+                        _ => break,
                     }
-                    _ => None,
-                };
-                if let Some(ev) = record_to_event(&r, arg.as_ref(), vcpu, self.geometry) {
+                }
+                if let Some(ev) = record_to_event(&r, &args[..n], vcpu, self.geometry) {
                     return Some(ev);
                 }
                 continue;
             }
-            if let Some(ev) = record_to_event(&r, None, vcpu, self.geometry) {
+            if let Some(ev) = record_to_event(&r, &[], vcpu, self.geometry) {
                 return Some(ev);
             }
         }

@@ -129,18 +129,31 @@ impl Record {
                 r.kind = RecordKind::Regime as u8;
                 r.a = regime.pack();
             }
-            Event::Marker(m) => {
-                r.kind = RecordKind::Marker as u8;
-                r.b = m.args[0];
-                r.a = m.args[1];
-                r.pc = m.pc;
-                r.info = marker_code(m.kind);
-                let arg = Record { kind: RecordKind::MarkerArg as u8, a: m.args[2], insn, pc: m.pc, ..Default::default() };
-                return vec![r, arg];
-            }
+            Event::Marker(m) => return marker_records(&m, insn),
         }
         vec![r]
     }
+}
+
+/// A marker is a Marker record (X0, X1) followed by MarkerArg records: X2, then for NameRange the name in
+/// two 8-byte words.
+pub fn marker_records(m: &Marker, insn: u32) -> Vec<Record> {
+    let head = Record {
+        kind: RecordKind::Marker as u8,
+        b: m.args[0],
+        a: m.args[1],
+        pc: m.pc,
+        insn,
+        info: marker_code(m.kind),
+        ..Default::default()
+    };
+    let arg = |a: u64| Record { kind: RecordKind::MarkerArg as u8, a, insn, pc: m.pc, ..Default::default() };
+    let mut v = vec![head, arg(m.args[2])];
+    if m.kind == MarkerKind::NameRange {
+        v.push(arg(u64::from_le_bytes(m.name[..8].try_into().unwrap())));
+        v.push(arg(u64::from_le_bytes(m.name[8..].try_into().unwrap())));
+    }
+    v
 }
 
 pub fn marker_code(k: MarkerKind) -> u8 {
@@ -177,9 +190,9 @@ impl Default for Geometry {
     }
 }
 
-/// Turns a record (and, for markers, the following MarkerArg) back into an event. Returns `None` for a
-/// record that is not an event on its own (MarkerArg) or is malformed.
-pub fn record_to_event(r: &Record, next: Option<&Record>, vcpu: u16, geo: Geometry) -> Option<Event> {
+/// Turns a record (and, for markers, the MarkerArg records after it) back into an event. Returns `None`
+/// for a record that is not an event on its own (MarkerArg) or is malformed.
+pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) -> Option<Event> {
     let mem = MemType::from_bits(r.mem);
     Some(match RecordKind::from_u8(r.kind)? {
         RecordKind::Access => Event::Access(Access {
@@ -211,8 +224,13 @@ pub fn record_to_event(r: &Record, next: Option<&Record>, vcpu: u16, geo: Geomet
         RecordKind::SysReg => Event::SysReg(SysRegWrite { vcpu, pc: r.pc, reg: SysReg::from_code(r.info)?, value: r.a }),
         RecordKind::Regime => Event::Regime { vcpu, regime: Regime::unpack(r.a) },
         RecordKind::Marker => {
-            let arg2 = next.filter(|n| n.kind == RecordKind::MarkerArg as u8).map_or(0, |n| n.a);
-            Event::Marker(Marker { vcpu, pc: r.pc, kind: marker_from_code(r.info)?, args: [r.b, r.a, arg2] })
+            let mut extra = args.iter().take_while(|n| n.kind == RecordKind::MarkerArg as u8).map(|n| n.a);
+            let arg2 = extra.next().unwrap_or(0);
+            let mut name = [0u8; crate::event::MARKER_NAME_LEN];
+            for (i, w) in extra.take(2).enumerate() {
+                name[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+            }
+            Event::Marker(Marker { vcpu, pc: r.pc, kind: marker_from_code(r.info)?, args: [r.b, r.a, arg2], name })
         }
         RecordKind::MarkerArg => return None,
     })
@@ -266,11 +284,12 @@ mod tests {
                 vcpu: 1,
                 regime: Regime { el: 1, kind: RegimeKind::El10, vmid: Some(3), asid: Some(9), secure: false },
             },
-            Event::Marker(Marker { vcpu: 1, pc: 16, kind: MarkerKind::NameRange, args: [1, 2, 3] }),
+            Event::Marker(Marker { vcpu: 1, pc: 16, kind: MarkerKind::NameRange, args: [1, 2, 3], name: *b"framebuffer\0\0\0\0\0" }),
+            Event::Marker(Marker { vcpu: 1, pc: 20, kind: MarkerKind::Check, args: [4, 5, 6], name: [0; 16] }),
         ];
         for ev in events {
             let recs = Record::from_event(&ev, 5);
-            let back = record_to_event(&recs[0], recs.get(1), 1, geo).unwrap();
+            let back = record_to_event(&recs[0], &recs[1..], 1, geo).unwrap();
             assert_eq!(back, ev);
         }
     }

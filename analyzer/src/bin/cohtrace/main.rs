@@ -295,7 +295,7 @@ fn run_dump(path: PathBuf, limit: Option<u64>) -> Result<()> {
         n += 1;
         let line = match RecordKind::from_u8(r.kind) {
             Some(RecordKind::MarkerArg) => format!("{seq:>10} cpu{vcpu} marker-arg {:#x}", r.a),
-            _ => match cohtrace_analyzer::trace::record::record_to_event(&r, None, vcpu, trace.geometry()) {
+            _ => match cohtrace_analyzer::trace::record::record_to_event(&r, &[], vcpu, trace.geometry()) {
                 Some(ev) => format!("{seq:>10} {}", describe(&ev)),
                 None => format!("{seq:>10} cpu{vcpu} (malformed record {r:?})"),
             },
