@@ -9,12 +9,13 @@ pub struct WriterRef {
     pub pc: u64,
     pub va: u64,
     pub seq: u64,
-    pub regime: u32,
+    pub regime: u16,
     pub vcpu: u16,
     pub mem: u16,
     pub action: u16,
 }
 
+#[inline(always)]
 pub fn action_code(a: SideAction) -> u16 {
     match a {
         SideAction::Access { kind, size } => {
@@ -105,7 +106,10 @@ pub struct Line {
     pub ic: Copy,
     pub ic_epoch: u32,
     pub latest_by: WriterRef,
-    pub l1_by: WriterRef,
+    /// Writer of the PE cache's dirty data when `l1_by_latest` is false (most often it is the newest
+    /// write, and a Write-Back store then updates one record instead of two).
+    l1_by: WriterRef,
+    l1_by_latest: bool,
     pub l2_by: WriterRef,
 }
 
@@ -114,12 +118,26 @@ impl Line {
         Line::default()
     }
 
+    pub fn l1_writer(&self) -> WriterRef {
+        if self.l1_by_latest { self.latest_by } else { self.l1_by }
+    }
+
     /// Writer of the dirty data a clean would push to memory (the PE cache's if both levels are dirty).
     pub fn dirty_writer(&self) -> WriterRef {
-        if self.l1.dirty() { self.l1_by } else { self.l2_by }
+        if self.l1.dirty() { self.l1_writer() } else { self.l2_by }
+    }
+
+    /// The newest version now comes from `w` (and not from the PE cache's writer).
+    fn set_latest_by(&mut self, w: WriterRef) {
+        if self.l1_by_latest {
+            self.l1_by = self.latest_by;
+            self.l1_by_latest = false;
+        }
+        self.latest_by = w;
     }
 
     /// A Write-Back write: the PE cache's copy becomes the newest version, dirty.
+    #[inline]
     pub fn write_back(&mut self, w: &WriterRef, spec_icache: Option<u32>) {
         if let Some(epoch) = spec_icache {
             self.speculative_icache(epoch);
@@ -127,8 +145,8 @@ impl Line {
         self.counter += 1;
         self.latest = self.counter;
         self.l1 = Copy::dirty_copy(self.latest);
-        self.l1_by = *w;
         self.latest_by = *w;
+        self.l1_by_latest = true;
     }
 
     /// A Write-Through, Non-cacheable or Device write: memory gets the newest version. A WT write keeps a
@@ -145,7 +163,7 @@ impl Line {
         self.counter += 1;
         self.latest = self.counter;
         self.mem = self.latest;
-        self.latest_by = *w;
+        self.set_latest_by(*w);
         if write_through && self.l1.present() && self.l1.write_through() && !self.l1.dirty() {
             self.l1.ver = self.latest;
         }
@@ -164,7 +182,7 @@ impl Line {
     fn write_back_to_memory(&mut self, ver: u32, by: WriterRef) {
         if self.mem > ver && self.latest == self.mem {
             self.latest = ver;
-            self.latest_by = by;
+            self.set_latest_by(by);
         }
         self.mem = ver;
     }
@@ -176,7 +194,7 @@ impl Line {
             self.l2 = Copy::clean(v, false);
         }
         if self.l1.dirty() {
-            let (v, by) = (self.l1.ver, self.l1_by);
+            let (v, by) = (self.l1.ver, self.l1_writer());
             self.write_back_to_memory(v, by);
             if self.l2.present() {
                 self.l2 = Copy::clean(v, false);
@@ -189,7 +207,7 @@ impl Line {
     pub fn clean_to_pou(&mut self) {
         if self.l1.dirty() {
             self.l2 = Copy::dirty_copy(self.l1.ver);
-            self.l2_by = self.l1_by;
+            self.l2_by = self.l1_writer();
             self.l1 = Copy::clean(self.l1.ver, false);
         }
     }

@@ -9,7 +9,7 @@
 
 mod line;
 
-use crate::event::{AccessKind, CacheOp, Event, Marker, MarkerKind, Regime};
+use crate::event::{Access, AccessKind, CacheOp, Event, Marker, MarkerKind, Regime};
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardClass, HazardLog, Side, SideAction};
 use hashbrown::{HashMap, HashSet};
@@ -71,6 +71,29 @@ impl Default for ModelConfig {
 
 const PAGE_SHIFT: u32 = 12;
 
+/// Inner cacheability by canonical attribute byte (Device and unknown behave as Non-cacheable), so the
+/// hot path does one load instead of decoding.
+static INNER_CLASS: [Cacheability; 256] = {
+    let mut t = [Cacheability::NonCacheable; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (hi, lo) = (b >> 4, b & 0xf);
+        if hi != 0 && b != 0x01 {
+            // Normal memory; an inner nibble of 0 (FEAT_XS/MTE encodings) takes the outer one.
+            let n = if lo == 0 { hi } else { lo };
+            t[b] = if n == 0b0100 {
+                Cacheability::NonCacheable
+            } else if n & 0b0100 == 0 {
+                Cacheability::WriteThrough
+            } else {
+                Cacheability::WriteBack
+            };
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Event counts, for `cohtrace stats` and progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ModelStats {
@@ -87,14 +110,18 @@ pub struct ModelStats {
 pub struct Model {
     cfg: ModelConfig,
     line_shift: u32,
-    lines: HashMap<u64, Line>,
+    line_ids: HashMap<u64, u32>,
+    lines: Vec<Line>,
+    last_line_pa: u64,
+    last_line_idx: usize,
+    last_fetched_query: (u64, bool),
     /// Pages with evidence of a live cacheable data mapping, and of an instruction fetch (speculative mode).
     cacheable_pages: HashSet<u64>,
     fetched_pages: HashSet<u64>,
     last_cacheable_page: u64,
     /// Interned regimes, so writer records stay small.
     regimes: Vec<Regime>,
-    regime_ids: HashMap<Regime, u32>,
+    regime_ids: HashMap<Regime, u16>,
     vcpus: Vec<VcpuState>,
     /// Global I-cache invalidation epoch (IC IALLU/IALLUIS invalidate every line).
     ic_epoch: u32,
@@ -104,11 +131,15 @@ pub struct Model {
     names: Vec<(u64, u64, String)>,
     test_case: Option<u64>,
     stats: ModelStats,
+    /// This model judges only lines with (line number % shard_count) == shard_index (analysis on
+    /// several threads); page-level facts still come from every access, so all shards agree on them.
+    shard_index: u64,
+    shard_count: u64,
 }
 
 #[derive(Clone, Copy, Default)]
 struct VcpuState {
-    regime: u32,
+    regime: u16,
     /// The last set/way maintenance instruction this vCPU executed: (seq, pc, op).
     set_way: Option<(u64, u64, CacheOp)>,
 }
@@ -118,7 +149,11 @@ impl Model {
         let mut m = Model {
             cfg,
             line_shift: cfg.line_size.max(16).trailing_zeros(),
-            lines: HashMap::new(),
+            line_ids: HashMap::new(),
+            lines: Vec::new(),
+            last_line_pa: u64::MAX,
+            last_line_idx: 0,
+            last_fetched_query: (u64::MAX, false),
             cacheable_pages: HashSet::new(),
             fetched_pages: HashSet::new(),
             last_cacheable_page: u64::MAX,
@@ -132,9 +167,25 @@ impl Model {
             names: Vec::new(),
             test_case: None,
             stats: ModelStats::default(),
+            shard_index: 0,
+            shard_count: 1,
         };
         m.intern_regime(Regime::default());
         m
+    }
+
+    /// A model for shard `index` of `count`: fed every event, it judges only its share of the lines.
+    /// Merging the shards' logs (`HazardLog::merge`) gives the single model's report.
+    pub fn sharded(cfg: ModelConfig, index: u32, count: u32) -> Model {
+        let mut m = Model::new(cfg);
+        m.shard_count = count.max(1) as u64;
+        m.shard_index = index as u64 % m.shard_count;
+        m
+    }
+
+    #[inline(always)]
+    fn owns(&self, line_pa: u64) -> bool {
+        self.shard_count == 1 || (line_pa >> self.line_shift) % self.shard_count == self.shard_index
     }
 
     pub fn config(&self) -> ModelConfig {
@@ -154,7 +205,7 @@ impl Model {
     }
 
     pub fn stats(&self) -> ModelStats {
-        self.stats
+        ModelStats { events: self.stats.events + self.stats.accesses, ..self.stats }
     }
 
     /// Lines the model currently tracks (memory use grows with this).
@@ -173,11 +224,12 @@ impl Model {
         *self = Model::new(self.cfg);
     }
 
-    fn intern_regime(&mut self, r: Regime) -> u32 {
+    fn intern_regime(&mut self, r: Regime) -> u16 {
         if let Some(&id) = self.regime_ids.get(&r) {
             return id;
         }
-        let id = self.regimes.len() as u32;
+        // A regime is EL x VMID x ASID: more than 65535 distinct ones in one trace share the last slot.
+        let id = self.regimes.len().min(u16::MAX as usize) as u16;
         self.regimes.push(r);
         self.regime_ids.insert(r, id);
         id
@@ -194,38 +246,87 @@ impl Model {
     /// Feeds one event. Events must come in global order.
     #[inline]
     pub fn feed(&mut self, ev: &Event) {
-        self.seq += 1;
-        self.stats.events += 1;
-        match *ev {
-            Event::Access(a) => {
-                self.stats.accesses += 1;
-                if a.mmio {
-                    self.stats.mmio += 1;
-                    return;
-                }
-                if !a.mem.is_known() {
-                    self.stats.unknown_type += 1;
-                    return;
-                }
-                let regime = self.vcpu(a.vcpu).regime;
-                let w = WriterRef {
-                    pc: a.pc,
-                    va: a.va,
-                    seq: self.seq,
-                    regime,
-                    vcpu: a.vcpu,
-                    mem: a.mem.to_bits(),
-                    action: line::action_code(SideAction::Access { kind: a.kind, size: a.size }),
-                };
-                let first = a.pa >> self.line_shift;
-                let last = (a.pa + a.size.max(1) as u64 - 1) >> self.line_shift;
-                for l in first..=last {
-                    match a.kind {
-                        AccessKind::Load => self.load(l << self.line_shift, &w, a.mem),
-                        AccessKind::Store => self.store(l << self.line_shift, &w, a.mem),
-                    }
+        let seq = self.seq + 1;
+        self.feed_at(seq, ev);
+    }
+
+    /// Feeds one event with its position in the global order (a trace's sequence number). Positions must
+    /// increase; they order causes against set/way maintenance and identify sides in reports.
+    #[inline]
+    pub fn feed_at(&mut self, seq: u64, ev: &Event) {
+        match ev {
+            Event::Access(a) => self.access_at(seq, a),
+            _ => self.feed_other(seq, ev),
+        }
+    }
+
+    /// The hot path: one data access.
+    #[inline]
+    pub fn access_at(&mut self, seq: u64, a: &Access) {
+        self.seq = seq;
+        self.stats.accesses += 1;
+        if a.mmio || !a.mem.is_known() {
+            self.skip_access(a);
+            return;
+        }
+        let regime = match self.vcpus.get(a.vcpu as usize) {
+            Some(v) => v.regime,
+            None => 0,
+        };
+        let w = WriterRef {
+            pc: a.pc,
+            va: a.va,
+            seq,
+            regime,
+            vcpu: a.vcpu,
+            mem: a.mem.to_bits(),
+            action: line::action_code(SideAction::Access { kind: a.kind, size: a.size }),
+        };
+        let first = a.pa >> self.line_shift;
+        let last = (a.pa + a.size.max(1) as u64 - 1) >> self.line_shift;
+        let mut l = first;
+        loop {
+            let line_pa = l << self.line_shift;
+            if !self.owns(line_pa) {
+                self.note_page_only(line_pa, a.mem);
+            } else {
+                match a.kind {
+                    AccessKind::Load => self.load(line_pa, &w, a.mem),
+                    AccessKind::Store => self.store(line_pa, &w, a.mem),
                 }
             }
+            if l == last {
+                break;
+            }
+            l += 1;
+        }
+    }
+
+    /// Another shard judges this line; the page-level evidence still counts here.
+    #[inline]
+    fn note_page_only(&mut self, line_pa: u64, mem: MemType) {
+        if Self::inner(mem) != Cacheability::NonCacheable {
+            self.note_cacheable(line_pa);
+        }
+    }
+
+    #[cold]
+    fn skip_access(&mut self, a: &Access) {
+        if a.mmio {
+            self.stats.mmio += 1;
+        } else {
+            self.stats.unknown_type += 1;
+        }
+    }
+
+    fn feed_other(&mut self, seq: u64, ev: &Event) {
+        if let Event::Access(a) = ev {
+            return self.access_at(seq, a);
+        }
+        self.seq = seq;
+        self.stats.events += 1;
+        match *ev {
+            Event::Access(_) => {}
             Event::Fetch(f) => {
                 self.stats.fetches += 1;
                 let regime = self.vcpu(f.vcpu).regime;
@@ -317,14 +418,48 @@ impl Model {
         }
     }
 
+    /// Index of a line's state, created on first use. Consecutive accesses mostly hit the same line.
+    #[inline]
+    fn line_index(&mut self, line_pa: u64) -> usize {
+        if line_pa == self.last_line_pa {
+            return self.last_line_idx;
+        }
+        let next = self.lines.len();
+        let idx = *self.line_ids.entry(line_pa).or_insert(next as u32) as usize;
+        if idx == next {
+            self.lines.push(Line::new());
+        }
+        self.last_line_pa = line_pa;
+        self.last_line_idx = idx;
+        idx
+    }
+
     #[inline]
     fn line(&mut self, line_pa: u64) -> &mut Line {
-        self.lines.entry(line_pa).or_insert_with(Line::new)
+        let i = self.line_index(line_pa);
+        &mut self.lines[i]
+    }
+
+    /// A line's state if it exists (maintenance of a line never accessed has nothing to do).
+    fn existing_line(&mut self, line_pa: u64) -> Option<&mut Line> {
+        let i = if line_pa == self.last_line_pa { self.last_line_idx } else { *self.line_ids.get(&line_pa)? as usize };
+        self.lines.get_mut(i)
+    }
+
+    /// Whether code was fetched from the page (speculative I-cache), with a one-entry cache.
+    #[inline]
+    fn fetched_page(&mut self, line_pa: u64) -> bool {
+        let page = line_pa >> PAGE_SHIFT;
+        if page != self.last_fetched_query.0 {
+            self.last_fetched_query = (page, self.fetched_pages.contains(&page));
+        }
+        self.last_fetched_query.1
     }
 
     /// Inner (PE cache) behaviour of a type: WB and WT allocate on reads, only WB on writes.
+    #[inline(always)]
     fn inner(mem: MemType) -> Cacheability {
-        mem.inner().unwrap_or(Cacheability::NonCacheable)
+        INNER_CLASS[mem.attrs() as usize]
     }
 
     fn load(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
@@ -378,8 +513,7 @@ impl Model {
         let inner = Self::inner(mem);
         let speculative = self.cfg.mode == Mode::Speculative;
         // The I-cache may hold an old copy of any line of a page code was fetched from.
-        let spec_icache =
-            (speculative && self.fetched_pages.contains(&(line_pa >> PAGE_SHIFT))).then_some(self.ic_epoch);
+        let spec_icache = (speculative && self.fetched_page(line_pa)).then_some(self.ic_epoch);
         if inner == Cacheability::WriteBack {
             self.note_cacheable(line_pa);
             let line = self.line(line_pa);
@@ -387,7 +521,7 @@ impl Model {
             // will overwrite the newer data in memory.
             let base = if line.l1.present() { Some(line.l1.ver) } else if line.l2.present() { Some(line.l2.ver) } else { None };
             let clobbers = base.is_some_and(|v| v != line.latest);
-            let victim = line.latest_by;
+            let victim = if clobbers { line.latest_by } else { WriterRef::default() };
             line.write_back(w, spec_icache);
             if clobbers {
                 self.hazard(
@@ -407,7 +541,7 @@ impl Model {
         }
         let line = self.line(line_pa);
         let dirty_by = line.l1.dirty() || line.l2.dirty();
-        let cause = line.dirty_writer();
+        let cause = if dirty_by { line.dirty_writer() } else { WriterRef::default() };
         line.write_memory(w, inner == Cacheability::WriteThrough, spec_mapped, spec_icache);
         if dirty_by {
             self.hazard(
@@ -421,7 +555,12 @@ impl Model {
     }
 
     fn fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
-        self.fetched_pages.insert(line_pa >> PAGE_SHIFT);
+        if self.fetched_pages.insert(line_pa >> PAGE_SHIFT) {
+            self.last_fetched_query = (u64::MAX, false);
+        }
+        if !self.owns(line_pa) {
+            return;
+        }
         let epoch = self.ic_epoch;
         let cacheable = Self::inner(mem) != Cacheability::NonCacheable;
         let line = self.line(line_pa);
@@ -450,19 +589,24 @@ impl Model {
                 let start = pa & !(len.max(1) as u64 - 1);
                 let mut l = start;
                 while l < start + len.max(self.cfg.line_size) as u64 {
-                    self.store(l, w, mem);
+                    if self.owns(l) {
+                        self.store(l, w, mem);
+                    } else {
+                        self.note_page_only(l, mem);
+                    }
                     l += line_size;
                 }
             }
+            _ if !self.owns(pa & !(line_size - 1)) => {}
             CacheOp::DcCvac | CacheOp::DcCvap | CacheOp::DcCvadp => {
                 let line_pa = pa & !(line_size - 1);
-                if let Some(line) = self.lines.get_mut(&line_pa) {
+                if let Some(line) = self.existing_line(line_pa) {
                     line.clean_to_poc();
                 }
             }
             CacheOp::DcCivac => {
                 let line_pa = pa & !(line_size - 1);
-                if let Some(line) = self.lines.get_mut(&line_pa) {
+                if let Some(line) = self.existing_line(line_pa) {
                     line.clean_to_poc();
                     line.l1 = LineCopy::NONE;
                     line.l2 = LineCopy::NONE;
@@ -470,7 +614,7 @@ impl Model {
             }
             CacheOp::DcIvac => {
                 let line_pa = pa & !(line_size - 1);
-                if let Some(line) = self.lines.get_mut(&line_pa) {
+                if let Some(line) = self.existing_line(line_pa) {
                     let dirty = line.l1.dirty() || line.l2.dirty();
                     let cause = line.dirty_writer();
                     line.invalidate_data();
@@ -487,13 +631,13 @@ impl Model {
             }
             CacheOp::DcCvau => {
                 let line_pa = pa & !(line_size - 1);
-                if let Some(line) = self.lines.get_mut(&line_pa) {
+                if let Some(line) = self.existing_line(line_pa) {
                     line.clean_to_pou();
                 }
             }
             CacheOp::IcIvau => {
                 let line_pa = pa & !(line_size - 1);
-                if let Some(line) = self.lines.get_mut(&line_pa) {
+                if let Some(line) = self.existing_line(line_pa) {
                     line.ic = LineCopy::NONE;
                 }
             }
@@ -551,6 +695,7 @@ impl Model {
             count: 1,
             range_name,
             test_case: self.test_case,
+            found_at: self.seq,
         };
         self.log.record(h);
     }

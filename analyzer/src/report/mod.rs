@@ -130,6 +130,8 @@ pub struct Hazard {
     pub range_name: Option<String>,
     /// The guest's test case (Begin marker id) open when it first occurred.
     pub test_case: Option<u64>,
+    /// Position of the event at which the model found it (first occurrence).
+    pub found_at: u64,
 }
 
 /// Hazards deduplicated by (class, observer PC, cause PC), in order of first occurrence.
@@ -189,7 +191,9 @@ impl HazardLog {
     /// Merges another log (e.g. from another shard), keeping first-occurrence order by sequence number.
     pub fn merge(logs: Vec<HazardLog>) -> HazardLog {
         let mut all: Vec<Hazard> = logs.into_iter().flat_map(|l| l.hazards).collect();
-        all.sort_by_key(|h| (h.observer.seq, h.cause.seq, h.class));
+        // The order one model finds them in: by the event that revealed them, then by line (an access
+        // spanning lines is judged line by line, upwards).
+        all.sort_by_key(|h| (h.found_at, h.line_pa, h.class, h.cause.seq));
         let mut out = HazardLog::default();
         for h in all {
             let key = (h.class, h.observer.pc, h.cause.pc);

@@ -6,6 +6,7 @@
 //! instruction expected next is the one that followed it last time. A load/store loop then costs one byte
 //! per access. docs/trace-format.md describes the bytes.
 
+use super::PA_LIMIT;
 use super::record::{NO_PA, Record, RecordKind};
 use super::varint::{self, Cursor, Truncated};
 use hashbrown::HashMap;
@@ -294,6 +295,8 @@ pub enum DecodeError {
     Truncated { at: usize },
     BadTag { at: usize, tag: u8 },
     BadInsn { at: usize, id: u64 },
+    /// A physical address no ARM64 system has (at or above `PA_LIMIT`).
+    BadAddress { at: usize, pa: u64 },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -302,6 +305,7 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Truncated { at } => write!(f, "payload ends inside a record at byte {at}"),
             DecodeError::BadTag { at, tag } => write!(f, "unknown record tag {tag:#04x} at byte {at}"),
             DecodeError::BadInsn { at, id } => write!(f, "reference to undefined instruction {id} at byte {at}"),
+            DecodeError::BadAddress { at, pa } => write!(f, "physical address {pa:#x} out of range at byte {at}"),
         }
     }
 }
@@ -336,9 +340,64 @@ impl<'a> ChunkDecoder<'a> {
         }
     }
 
+    /// Decodes the whole remaining payload into `out` (appending). The fast path of a reader.
+    pub fn decode_all(&mut self, out: &mut Vec<(u64, Record)>) -> Result<(), DecodeError> {
+        loop {
+            if let Some(r) = self.predicted_access() {
+                out.push(r);
+                continue;
+            }
+            match self.next_record()? {
+                Some(r) => out.push(r),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// A fully predicted access (tag 0, the common case), or `None` to take the general path.
+    #[inline(always)]
+    fn predicted_access(&mut self) -> Option<(u64, Record)> {
+        if self.cur.peek() != Some(TAG_ACCESS_PREDICTED) || self.pred.prev == NONE {
+            return None;
+        }
+        let local = self.pred.insns[self.pred.prev as usize].succ;
+        if local == NONE {
+            return None;
+        }
+        let st = &mut self.pred.insns[local as usize];
+        let pa = st.last_pa.wrapping_add(st.stride as u64);
+        if pa >= PA_LIMIT {
+            return None; // the general path reports it
+        }
+        self.cur.skip(1);
+        self.seq = self.seq.wrapping_add(1);
+        st.last_pa = pa;
+        let r = Record {
+            a: pa,
+            b: pa.wrapping_add(st.va_off as u64),
+            pc: st.pc,
+            insn: local + 1,
+            seq: 0,
+            kind: RecordKind::Access as u8,
+            info: st.info,
+            mem: st.mem,
+        };
+        let (va_off, mem, info) = (st.va_off, st.mem, st.info);
+        let p = &mut self.pred;
+        p.prev = local;
+        p.last_pa = pa;
+        p.last_va_off = va_off;
+        p.last_mem = mem;
+        p.last_info = info;
+        Some((self.seq, r))
+    }
+
     /// The next record and its global sequence number, `Ok(None)` at the end of the payload.
     #[inline]
     pub fn next_record(&mut self) -> Result<Option<(u64, Record)>, DecodeError> {
+        if let Some(r) = self.predicted_access() {
+            return Ok(Some(r));
+        }
         if self.cur.is_empty() {
             return Ok(None);
         }
@@ -442,8 +501,20 @@ impl<'a> ChunkDecoder<'a> {
             }
             _ => return Err(DecodeError::BadTag { at, tag }),
         }
+        if pa_out_of_range(&r) {
+            return Err(DecodeError::BadAddress { at, pa: r.a });
+        }
         Ok(Some((self.seq, r)))
     }
+}
+
+/// A record whose physical address no ARM64 system has (see `PA_LIMIT`).
+#[inline(always)]
+fn pa_out_of_range(r: &Record) -> bool {
+    let has_pa = r.kind == RecordKind::Access as u8
+        || r.kind == RecordKind::Fetch as u8
+        || (r.kind == RecordKind::Maintenance as u8 && r.a != NO_PA);
+    has_pa && r.a >= PA_LIMIT
 }
 
 #[inline(always)]
@@ -528,7 +599,7 @@ mod tests {
                     pc: 0x9000,
                     op: CacheOp::DcCivac,
                     operand: x,
-                    pa: if i % 2 == 0 { Some(x >> 4) } else { None },
+                    pa: if i % 2 == 0 { Some(x >> 16) } else { None },
                     mem: MemType::NORMAL_WB,
                     len: 64,
                 });
@@ -539,7 +610,7 @@ mod tests {
             if i % 101 == 0 {
                 for (k, mut extra) in [
                     Record::from_event(&Event::Regime { vcpu: 0, regime: Regime { el: 2, ..Default::default() } }, 0),
-                    Record::from_event(&Event::Fetch(Fetch { vcpu: 0, pc: 0x9100, pa: x & !63, mem: MemType::NORMAL_WB }), 40),
+                    Record::from_event(&Event::Fetch(Fetch { vcpu: 0, pc: 0x9100, pa: (x >> 16) & !63, mem: MemType::NORMAL_WB }), 40),
                     Record::from_event(&Event::SysReg(SysRegWrite { vcpu: 0, pc: 0x9200, reg: SysReg::HcrEl2, value: x }), 41),
                     Record::from_event(
                         &Event::Marker(Marker { vcpu: 0, pc: 0x9300, kind: MarkerKind::NameRange, args: [1, x, 3], name: *b"virtqueue\0\0\0\0\0\0\0" }),

@@ -25,6 +25,10 @@ pub const CHUNK_HEADER: usize = 28;
 /// allocate or map beyond the file).
 pub const MAX_META: usize = 64 * 1024;
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+/// Physical addresses have at most 56 bits on ARM64 (FEAT_D128). The decoder rejects a record whose PA is
+/// beyond (only a damaged or hostile trace has one), so every line and DC ZVA block an event touches lies
+/// inside the address space and nothing downstream overflows.
+pub const PA_LIMIT: u64 = 1 << 56;
 
 pub const CHUNK_EVENTS: u8 = 1;
 pub const CHUNK_END: u8 = 2;

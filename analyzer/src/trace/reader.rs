@@ -159,14 +159,15 @@ impl TraceFile {
 
     /// All events in global order (merged across vCPUs by sequence number).
     pub fn events(&self) -> Events<'_> {
-        let mut streams: Vec<Stream<'_>> = Vec::new();
+        let mut streams: Vec<Stream> = Vec::new();
         for (i, c) in self.chunks.iter().enumerate() {
             match streams.iter_mut().find(|s| s.vcpu == c.vcpu) {
                 Some(s) => s.chunks.push(i),
-                None => streams.push(Stream { vcpu: c.vcpu, chunks: vec![i], next_chunk: 0, dec: None, chunk_left: 0 }),
+                None => streams.push(Stream { vcpu: c.vcpu, chunks: vec![i], next_chunk: 0, batch: Vec::new(), pos: 0 }),
             }
         }
-        let mut ev = Events { file: self, streams, heads: Vec::new(), error: None, geometry: self.geometry() };
+        let mut ev =
+            Events { file: self, streams, heads: Vec::new(), error: None, stopped: false, geometry: self.geometry() };
         for i in 0..ev.streams.len() {
             let h = ev.pull(i);
             ev.heads.push(h);
@@ -276,21 +277,25 @@ fn parse_end(p: &[u8]) -> EndSummary {
     EndSummary { records: word(0), chunks: word(1), dropped: word(2) }
 }
 
-struct Stream<'t> {
+struct Stream {
     vcpu: u16,
     chunks: Vec<usize>,
     next_chunk: usize,
-    dec: Option<ChunkDecoder<'t>>,
-    chunk_left: u32,
+    /// The current chunk, decoded in one go (a tight loop beats interleaving decode and replay).
+    batch: Vec<(u64, Record)>,
+    pos: usize,
 }
 
 /// Events of a trace in global order. Stops at the first chunk whose payload does not decode; `error()`
 /// then says where.
 pub struct Events<'t> {
     file: &'t TraceFile,
-    streams: Vec<Stream<'t>>,
+    streams: Vec<Stream>,
     heads: Vec<Option<(u64, Record)>>,
     error: Option<Damage>,
+    /// Set at the first damage: no further chunk is decoded, in any stream (merging without the broken
+    /// stream would reorder events).
+    stopped: bool,
     geometry: Geometry,
 }
 
@@ -299,55 +304,103 @@ impl<'t> Events<'t> {
         self.error.as_ref()
     }
 
-    /// Next record of stream `i`, moving to its next chunk as needed.
+    /// Next record of stream `i`, decoding its next chunk as needed.
+    #[inline]
     fn pull(&mut self, i: usize) -> Option<(u64, Record)> {
         loop {
             let s = &mut self.streams[i];
-            if let Some(dec) = s.dec.as_mut() {
-                match dec.next_record() {
-                    Ok(Some(r)) => {
-                        s.chunk_left = s.chunk_left.saturating_sub(1);
-                        return Some(r);
-                    }
-                    Ok(None) => {
-                        let chunk = s.chunks[s.next_chunk - 1];
-                        if s.chunk_left != 0 && self.error.is_none() {
-                            let c = &self.file.chunks[chunk];
-                            self.error = Some(Damage {
-                                chunk: chunk as u64,
-                                offset: c.offset,
-                                reason: format!("payload holds {} records fewer than its header says", s.chunk_left),
-                            });
-                            self.streams.iter_mut().for_each(|s| s.next_chunk = s.chunks.len());
-                            self.streams[i].dec = None;
-                            return None;
-                        }
-                        s.dec = None;
-                    }
-                    Err(e) => {
-                        let chunk = s.chunks[s.next_chunk - 1];
-                        let c = &self.file.chunks[chunk];
-                        if self.error.is_none() {
-                            self.error = Some(Damage { chunk: chunk as u64, offset: c.offset, reason: e.to_string() });
-                        }
-                        // A stream that breaks stops the whole replay: merging without it would reorder events.
-                        self.streams.iter_mut().for_each(|s| {
-                            s.next_chunk = s.chunks.len();
-                            s.dec = None;
-                        });
-                        return None;
-                    }
-                }
+            if s.pos < s.batch.len() {
+                let r = s.batch[s.pos];
+                s.pos += 1;
+                return Some(r);
             }
-            let s = &mut self.streams[i];
-            if s.next_chunk >= s.chunks.len() {
+            if !self.load_chunk(i) {
                 return None;
             }
-            let c = &self.file.chunks[s.chunks[s.next_chunk]];
-            s.next_chunk += 1;
-            s.chunk_left = c.records;
-            let payload = &self.file.bytes()[c.payload_start..c.payload_start + c.payload_len];
-            s.dec = Some(ChunkDecoder::new(payload, c.first_seq));
+        }
+    }
+
+    /// Decodes the next chunk of stream `i` into its batch; false when the stream is done (or stopped).
+    #[cold]
+    fn load_chunk(&mut self, i: usize) -> bool {
+        if self.stopped {
+            return false;
+        }
+        let s = &mut self.streams[i];
+        if s.next_chunk >= s.chunks.len() {
+            return false;
+        }
+        let chunk = s.chunks[s.next_chunk];
+        s.next_chunk += 1;
+        let c = self.file.chunks[chunk];
+        let payload = &self.file.bytes()[c.payload_start..c.payload_start + c.payload_len];
+        s.batch.clear();
+        s.pos = 0;
+        let mut dec = ChunkDecoder::new(payload, c.first_seq);
+        let result = dec.decode_all(&mut s.batch).map_err(|e| e.to_string());
+        let reason = match result {
+            Err(e) => Some(e),
+            Ok(()) if s.batch.len() != c.records as usize => {
+                Some(format!("payload holds {} records, its header says {}", s.batch.len(), c.records))
+            }
+            Ok(()) => None,
+        };
+        if let Some(reason) = reason {
+            // Records decoded before the damage are valid and are delivered; nothing after it is.
+            self.error = Some(Damage { chunk: chunk as u64, offset: c.offset, reason });
+            self.stopped = true;
+        }
+        true
+    }
+
+    /// Calls `f(vcpu, seq, record, following)` for every record in global order, where `following` are
+    /// the records after it in its chunk (a marker's arguments are there). The fast way through a trace;
+    /// use it on a fresh `Events` instead of the iterator.
+    pub fn replay(&mut self, mut f: impl FnMut(u16, u64, &Record, &[(u64, Record)])) {
+        // Undo the look-ahead `new` did: each head is the record before its stream's position.
+        for (i, h) in self.heads.iter_mut().enumerate() {
+            if h.take().is_some() {
+                self.streams[i].pos -= 1;
+            }
+        }
+        if self.streams.len() == 1 {
+            let vcpu = self.streams[0].vcpu;
+            loop {
+                let s = &self.streams[0];
+                for k in s.pos..s.batch.len() {
+                    let (seq, r) = &s.batch[k];
+                    f(vcpu, *seq, r, &s.batch[k + 1..]);
+                }
+                let n = self.streams[0].batch.len();
+                self.streams[0].pos = n;
+                if !self.load_chunk(0) {
+                    return;
+                }
+            }
+        }
+        loop {
+            let mut best = usize::MAX;
+            let mut best_seq = u64::MAX;
+            for i in 0..self.streams.len() {
+                if self.streams[i].pos >= self.streams[i].batch.len() && !self.load_chunk(i) {
+                    continue;
+                }
+                let s = &self.streams[i];
+                if let Some((seq, _)) = s.batch.get(s.pos)
+                    && *seq < best_seq
+                {
+                    best = i;
+                    best_seq = *seq;
+                }
+            }
+            if best == usize::MAX {
+                return;
+            }
+            let s = &mut self.streams[best];
+            let k = s.pos;
+            s.pos += 1;
+            let s = &self.streams[best];
+            f(s.vcpu, best_seq, &s.batch[k].1, &s.batch[k + 1..]);
         }
     }
 
@@ -379,6 +432,31 @@ impl<'t> Events<'t> {
     }
 }
 
+impl Events<'_> {
+    /// The event a record read with `next_record` stands for; a marker takes its argument records from
+    /// its stream. `None` for records that are not events on their own.
+    pub fn event_of(&mut self, vcpu: u16, r: &Record) -> Option<Event> {
+        if r.kind == RecordKind::Marker as u8 {
+            let i = self.streams.iter().position(|s| s.vcpu == vcpu)?;
+            let mut args = [Record::default(); 3];
+            let mut n = 0;
+            while n < args.len() {
+                match self.heads[i] {
+                    Some((_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
+                        args[n] = a;
+                        n += 1;
+                        let next = self.pull(i);
+                        self.heads[i] = next;
+                    }
+                    _ => break,
+                }
+            }
+            return record_to_event(r, &args[..n], vcpu, self.geometry);
+        }
+        record_to_event(r, &[], vcpu, self.geometry)
+    }
+}
+
 impl Iterator for Events<'_> {
     type Item = Event;
 
@@ -386,28 +464,7 @@ impl Iterator for Events<'_> {
     fn next(&mut self) -> Option<Event> {
         loop {
             let (vcpu, _, r) = self.next_record()?;
-            if r.kind == RecordKind::Marker as u8 {
-                // The marker's arguments follow it in the same stream.
-                let i = self.streams.iter().position(|s| s.vcpu == vcpu)?;
-                let mut args = [Record::default(); 3];
-                let mut n = 0;
-                while n < args.len() {
-                    match self.heads[i] {
-                        Some((_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
-                            args[n] = a;
-                            n += 1;
-                            let next = self.pull(i);
-                            self.heads[i] = next;
-                        }
-                        _ => break,
-                    }
-                }
-                if let Some(ev) = record_to_event(&r, &args[..n], vcpu, self.geometry) {
-                    return Some(ev);
-                }
-                continue;
-            }
-            if let Some(ev) = record_to_event(&r, &[], vcpu, self.geometry) {
+            if let Some(ev) = self.event_of(vcpu, &r) {
                 return Some(ev);
             }
         }

@@ -190,21 +190,27 @@ impl Default for Geometry {
     }
 }
 
+/// The access an Access record stands for.
+#[inline(always)]
+pub fn access_of(r: &Record, vcpu: u16) -> Access {
+    Access {
+        vcpu,
+        pc: r.pc,
+        va: r.b,
+        pa: r.a,
+        size: 1u32 << (r.info & SIZE_MASK).min(6),
+        kind: if r.info & STORE_BIT != 0 { AccessKind::Store } else { AccessKind::Load },
+        mem: MemType::from_bits(r.mem),
+        mmio: r.info & MMIO_BIT != 0,
+    }
+}
+
 /// Turns a record (and, for markers, the MarkerArg records after it) back into an event. Returns `None`
 /// for a record that is not an event on its own (MarkerArg) or is malformed.
 pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) -> Option<Event> {
     let mem = MemType::from_bits(r.mem);
     Some(match RecordKind::from_u8(r.kind)? {
-        RecordKind::Access => Event::Access(Access {
-            vcpu,
-            pc: r.pc,
-            va: r.b,
-            pa: r.a,
-            size: 1u32 << (r.info & SIZE_MASK).min(6),
-            kind: if r.info & STORE_BIT != 0 { AccessKind::Store } else { AccessKind::Load },
-            mem,
-            mmio: r.info & MMIO_BIT != 0,
-        }),
+        RecordKind::Access => Event::Access(access_of(r, vcpu)),
         RecordKind::Fetch => Event::Fetch(Fetch { vcpu, pc: r.pc, pa: r.a, mem }),
         RecordKind::Maintenance => {
             let tlbi = r.a as u16;

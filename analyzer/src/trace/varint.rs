@@ -42,6 +42,16 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline(always)]
+    pub fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    #[inline(always)]
+    pub fn skip(&mut self, n: usize) {
+        self.pos += n;
+    }
+
+    #[inline(always)]
     pub fn byte(&mut self) -> Result<u8, Truncated> {
         let b = *self.buf.get(self.pos).ok_or(Truncated)?;
         self.pos += 1;

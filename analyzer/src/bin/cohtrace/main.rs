@@ -5,7 +5,7 @@ mod symbols;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use cohtrace_analyzer::analysis::analyze;
+use cohtrace_analyzer::analysis::analyze_with_threads;
 use cohtrace_analyzer::event::Event;
 use cohtrace_analyzer::model::{Mode, ModelConfig, ResetState};
 use cohtrace_analyzer::report;
@@ -82,6 +82,9 @@ enum Cmd {
         /// Write the report here instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Analysis threads (lines are sharded across them; the report is the same). Default: CPUs.
+        #[arg(long)]
+        threads: Option<u32>,
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
@@ -98,8 +101,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
-        Cmd::Analyze { trace, model, format, elf, symbol_maps, system_cache, reset_state, output } => {
-            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output)
+        Cmd::Analyze { trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads)
         }
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
@@ -141,6 +145,7 @@ fn run_analyze(
     system_cache: bool,
     reset: ResetArg,
     output: Option<PathBuf>,
+    threads: u32,
 ) -> Result<u8> {
     let trace = open(&path)?;
     let mut syms = symbols::Symbols::default();
@@ -164,7 +169,9 @@ fn run_analyze(
     };
     let total = trace.record_count();
     let progress = Progress::new(total);
-    let mut analysis = analyze(&trace, cfg, |n| progress.update(n));
+    // Small traces are not worth a thread.
+    let threads = if trace.record_count() < 1_000_000 { 1 } else { threads };
+    let mut analysis = analyze_with_threads(&trace, cfg, threads, |n| progress.update(n));
     progress.finish();
     if let Some(d) = &analysis.damage
         && trace.damage.is_none()
