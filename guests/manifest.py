@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read and check the scenario manifests (guests/scenarios/*.toml) for scripts/build-guests and
+"""Read and check the guest manifests (guests/scenarios/*.toml, guests/bench/*.toml) for scripts/build-guests and
 scripts/run-guests. Standard library only (tomllib: Python >= 3.11).
 
   manifest.py list  MANIFEST...          one line per variant, fields separated by TAB:
