@@ -89,6 +89,9 @@ pub struct Fetch {
     pub vcpu: u16,
     /// First instruction fetched from the line.
     pub pc: u64,
+    /// Physical address in the line. With bit 0 set, `pa & !3` is the address of the last instruction the
+    /// block fetched from the line, so the bytes fetched are `pc`'s offset up to it; with bit 0 clear
+    /// (traces recorded before the plugin said so) the fetch counts as running to the end of the line.
     pub pa: u64,
     pub mem: MemType,
 }

@@ -241,7 +241,8 @@ unsafe fn translate(p: &Plugin, tb: *mut qemu_plugin_tb) {
     let mut page_pa = NO_PA;
     let mut page_raw = 0u64;
     let mut last_line = u64::MAX;
-    let mut fetches: Vec<(u64, &'static InsnInfo, u64)> = Vec::new();
+    // (line, first instruction in it, TLB attributes, PA of the last instruction in it)
+    let mut fetches: Vec<(u64, &'static InsnInfo, u64, u64)> = Vec::new();
     for i in 0..n {
         let insn = unsafe { qemu_plugin_tb_get_insn(tb, i) };
         let pc = unsafe { qemu_plugin_insn_vaddr(insn) };
@@ -280,19 +281,24 @@ unsafe fn translate(p: &Plugin, tb: *mut qemu_plugin_tb) {
             let pa = page_pa + (pc & 0xfff);
             if pa & line_mask != last_line {
                 last_line = pa & line_mask;
-                fetches.push((last_line, info, page_raw));
+                fetches.push((last_line, info, page_raw, pa));
+            } else if let Some(f) = fetches.last_mut() {
+                f.3 = pa;
             }
         }
     }
     let vi = THREAD_VCPU.with(|t| t.get());
     let Some(v) = p.vcpu(vi) else { return };
-    for (line, info, raw) in fetches {
+    for (line, info, raw, last_pa) in fetches {
         if p.filtered_out(line) {
             continue;
         }
         let (mem, regime) = v.classify(raw, true);
         p.ensure_regime(v, regime);
-        p.push(v, Record { kind: RecordKind::Fetch as u8, a: line, pc: info.pc, insn: info.id, mem: mem.to_bits(), ..Default::default() });
+        // The PA of the block's last instruction in the line, with bit 0 set: the bytes fetched run from the
+        // first instruction (pc) to that one (event::Fetch).
+        let a = (last_pa & !3) | 1;
+        p.push(v, Record { kind: RecordKind::Fetch as u8, a, pc: info.pc, insn: info.id, mem: mem.to_bits(), ..Default::default() });
     }
 }
 

@@ -89,11 +89,27 @@ impl Copy {
     }
 }
 
+/// How many of a line's most recent writes keep their byte masks (`Line::written_since`).
+const RECENT: usize = 4;
+
+/// The bits of a line's byte mask that bytes `[lo, hi)` of the line cover: bit i stands for bytes
+/// `[i << granule, (i + 1) << granule)` (granule 0 for lines up to 64 bytes; bigger lines share bits).
+#[inline(always)]
+pub fn byte_mask(lo: u64, hi: u64, granule: u32) -> u64 {
+    let first = (lo >> granule).min(63);
+    let last = ((hi.max(lo + 1) - 1) >> granule).min(63);
+    let n = last - first + 1;
+    let bits = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    bits << first
+}
+
 /// One physical line. Versions count writes to the line; 0 is its content when the trace started.
 #[derive(Clone, Debug, Default)]
 pub struct Line {
     /// The last version number handed out; numbers are never reused.
     counter: u32,
+    /// Byte masks (`byte_mask`) of the last `RECENT` writes, indexed by version modulo `RECENT`.
+    recent: [u64; RECENT],
     /// Version of the newest data (normally the newest write; older when a write was lost).
     pub latest: u32,
     /// Version at the Point of Coherency.
@@ -122,6 +138,34 @@ impl Line {
         if self.l1_by_latest { self.latest_by } else { self.l1_by }
     }
 
+    /// Bytes (a `byte_mask`) that writes newer than version `ver` changed: where a copy holding version
+    /// `ver` differs from the line's newest data. All bytes when more writes came since than are remembered.
+    pub fn written_since(&self, ver: u32) -> u64 {
+        let n = self.counter.wrapping_sub(ver) as usize;
+        if n > RECENT {
+            return u64::MAX;
+        }
+        let mut m = 0;
+        for k in 0..n {
+            m |= self.recent[(self.counter as usize - k) % RECENT];
+        }
+        m
+    }
+
+    /// Whether a copy holding version `ver` is stale in any of the bytes of `mask`.
+    #[inline]
+    pub fn stale_in(&self, ver: u32, mask: u64) -> bool {
+        ver != self.latest && self.written_since(ver) & mask != 0
+    }
+
+    /// Hands out the next version, for a write of the bytes in `mask`.
+    #[inline]
+    fn next_version(&mut self, mask: u64) -> u32 {
+        self.counter += 1;
+        self.recent[self.counter as usize % RECENT] = mask;
+        self.counter
+    }
+
     /// Writer of the dirty data a clean would push to memory (the PE cache's if both levels are dirty).
     pub fn dirty_writer(&self) -> WriterRef {
         if self.l1.dirty() { self.l1_writer() } else { self.l2_by }
@@ -136,23 +180,22 @@ impl Line {
         self.latest_by = w;
     }
 
-    /// A Write-Back write: the PE cache's copy becomes the newest version, dirty.
+    /// A Write-Back write of the bytes in `mask`: the PE cache's copy becomes the newest version, dirty.
     #[inline]
-    pub fn write_back(&mut self, w: &WriterRef, spec_icache: Option<u32>) {
+    pub fn write_back(&mut self, w: &WriterRef, mask: u64, spec_icache: Option<u32>) {
         if let Some(epoch) = spec_icache {
             self.speculative_icache(epoch);
         }
-        self.counter += 1;
-        self.latest = self.counter;
+        self.latest = self.next_version(mask);
         self.l1 = Copy::dirty_copy(self.latest);
         self.latest_by = *w;
         self.l1_by_latest = true;
     }
 
-    /// A Write-Through, Non-cacheable or Device write: memory gets the newest version. A WT write keeps a
+    /// A Write-Through, Non-cacheable or Device write of the bytes in `mask`: memory gets the newest version. A WT write keeps a
     /// copy that WT allocated current; any other copy is now stale. `spec_mapped` leaves a possibly
     /// allocated clean copy of the previous version where none is known (speculative mode).
-    pub fn write_memory(&mut self, w: &WriterRef, write_through: bool, spec_mapped: bool, spec_icache: Option<u32>) {
+    pub fn write_memory(&mut self, w: &WriterRef, mask: u64, write_through: bool, spec_mapped: bool, spec_icache: Option<u32>) {
         if let Some(epoch) = spec_icache {
             self.speculative_icache(epoch);
         }
@@ -160,8 +203,7 @@ impl Line {
         if spec_mapped && !self.l1.present() {
             self.l1 = Copy::speculative(previous);
         }
-        self.counter += 1;
-        self.latest = self.counter;
+        self.latest = self.next_version(mask);
         self.mem = self.latest;
         self.set_latest_by(*w);
         if write_through && self.l1.present() && self.l1.write_through() && !self.l1.dirty() {

@@ -13,7 +13,7 @@ use crate::event::{Access, AccessKind, CacheOp, Event, Marker, MarkerKind, Regim
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardClass, HazardLog, Side, SideAction};
 use hashbrown::{HashMap, HashSet};
-use line::{Copy as LineCopy, Line, WriterRef};
+use line::{Copy as LineCopy, Line, WriterRef, byte_mask};
 
 /// When the cache may hold a line (docs/model.md, "Modes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -61,11 +61,23 @@ pub struct ModelConfig {
     /// Model a system cache between PoU and PoC that outer-cacheable accesses allocate into.
     pub system_cache: bool,
     pub reset: ResetState,
+    /// The CPU's effective CTR_EL0.IDC: instruction fetches see data still in the PE's data cache (no clean
+    /// to PoU needed for instruction-data coherence; also when CLIDR_EL1.LoC = 0 or LoUIS = LoUU = 0).
+    pub idc: bool,
+    /// CTR_EL0.DIC: the instruction cache is coherent with data (no IC invalidation to PoU needed).
+    pub dic: bool,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { mode: Mode::Speculative, line_size: 64, system_cache: false, reset: ResetState::Invalid }
+        ModelConfig {
+            mode: Mode::Speculative,
+            line_size: 64,
+            system_cache: false,
+            reset: ResetState::Invalid,
+            idc: false,
+            dic: false,
+        }
     }
 }
 
@@ -110,6 +122,8 @@ pub struct ModelStats {
 pub struct Model {
     cfg: ModelConfig,
     line_shift: u32,
+    /// log2 of the bytes one bit of a line's byte mask stands for (0 up to 64-byte lines).
+    mask_granule: u32,
     line_ids: HashMap<u64, u32>,
     lines: Vec<Line>,
     last_line_pa: u64,
@@ -149,6 +163,7 @@ impl Model {
         let mut m = Model {
             cfg,
             line_shift: cfg.line_size.max(16).trailing_zeros(),
+            mask_granule: cfg.line_size.max(16).trailing_zeros().saturating_sub(6),
             line_ids: HashMap::new(),
             lines: Vec::new(),
             last_line_pa: u64::MAX,
@@ -290,9 +305,13 @@ impl Model {
             if !self.owns(line_pa) {
                 self.note_page_only(line_pa, a.mem);
             } else {
+                // The bytes of this line the access covers.
+                let lo = a.pa.max(line_pa) - line_pa;
+                let hi = (a.pa + a.size.max(1) as u64).min(line_pa + (1 << self.line_shift)) - line_pa;
+                let mask = byte_mask(lo, hi, self.mask_granule);
                 match a.kind {
-                    AccessKind::Load => self.load(line_pa, &w, a.mem),
-                    AccessKind::Store => self.store(line_pa, &w, a.mem),
+                    AccessKind::Load => self.load(line_pa, &w, a.mem, mask),
+                    AccessKind::Store => self.store(line_pa, &w, a.mem, mask),
                 }
             }
             if l == last {
@@ -339,7 +358,13 @@ impl Model {
                     mem: f.mem.to_bits(),
                     action: line::action_code(SideAction::Fetch),
                 };
-                self.fetch(f.pa & !(self.cfg.line_size as u64 - 1), &w, f.mem);
+                // The bytes fetched: from the first instruction to the last one the plugin saw in the line
+                // (`Fetch::pa` bit 0 set), else to the end of the line (older traces).
+                let line_size = 1u64 << self.line_shift;
+                let lo = f.pc & (line_size - 1);
+                let hi = if f.pa & 1 != 0 { (f.pa & (line_size - 1) & !3) + 4 } else { line_size };
+                let mask = byte_mask(lo, hi.max(lo + 1), self.mask_granule);
+                self.fetch(f.pa & !(line_size - 1), &w, f.mem, mask);
             }
             Event::Maintenance(m) => {
                 self.stats.maintenance += 1;
@@ -462,14 +487,16 @@ impl Model {
         INNER_CLASS[mem.attrs() as usize]
     }
 
-    fn load(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
+    /// A read of the bytes in `mask` (a `byte_mask`) of the line: a hazard only if some of those bytes are
+    /// stale in what it reads (a newer write to other bytes of the line is no hazard to it).
+    fn load(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         let inner = Self::inner(mem);
         let system_cache = self.cfg.system_cache && mem.outer().is_some_and(|o| o != Cacheability::NonCacheable);
         if inner == Cacheability::NonCacheable {
             // NC and Device reads go to PoC (or a system cache the type is outer-cacheable in).
             let line = self.line(line_pa);
             let got = if system_cache && line.l2.present() { line.l2.ver } else { line.mem };
-            if got != line.latest {
+            if line.stale_in(got, mask) {
                 let cause = line.dirty_writer();
                 let class = HazardClass::DirtyBypass;
                 let missing = if line.l2.dirty() && !line.l1.dirty() {
@@ -497,7 +524,7 @@ impl Model {
             }
             v
         };
-        if got != line.latest {
+        if line.stale_in(got, mask) {
             let cause = line.latest_by;
             let missing = if line.l1.is_speculative() {
                 "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read \
@@ -509,7 +536,8 @@ impl Model {
         }
     }
 
-    fn store(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
+    /// A write of the bytes in `mask` of the line.
+    fn store(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         let inner = Self::inner(mem);
         let speculative = self.cfg.mode == Mode::Speculative;
         // The I-cache may hold an old copy of any line of a page code was fetched from.
@@ -520,9 +548,10 @@ impl Model {
             // Writing into a stale copy leaves a dirty line whose other bytes are stale: its write-back
             // will overwrite the newer data in memory.
             let base = if line.l1.present() { Some(line.l1.ver) } else if line.l2.present() { Some(line.l2.ver) } else { None };
-            let clobbers = base.is_some_and(|v| v != line.latest);
+            // Bytes this write covers are not clobbered: their newest data is this write's.
+            let clobbers = base.is_some_and(|v| line.stale_in(v, !mask));
             let victim = if clobbers { line.latest_by } else { WriterRef::default() };
-            line.write_back(w, spec_icache);
+            line.write_back(w, mask, spec_icache);
             if clobbers {
                 self.hazard(
                     HazardClass::LostWrite,
@@ -542,7 +571,7 @@ impl Model {
         let line = self.line(line_pa);
         let dirty_by = line.l1.dirty() || line.l2.dirty();
         let cause = if dirty_by { line.dirty_writer() } else { WriterRef::default() };
-        line.write_memory(w, inner == Cacheability::WriteThrough, spec_mapped, spec_icache);
+        line.write_memory(w, mask, inner == Cacheability::WriteThrough, spec_mapped, spec_icache);
         if dirty_by {
             self.hazard(
                 HazardClass::LostWrite,
@@ -554,7 +583,8 @@ impl Model {
         }
     }
 
-    fn fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType) {
+    /// An instruction fetch of the bytes in `mask` of the line.
+    fn fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         if self.fetched_pages.insert(line_pa >> PAGE_SHIFT) {
             self.last_fetched_query = (u64::MAX, false);
         }
@@ -563,19 +593,27 @@ impl Model {
         }
         let epoch = self.ic_epoch;
         let cacheable = Self::inner(mem) != Cacheability::NonCacheable;
+        let (idc, dic) = (self.cfg.idc, self.cfg.dic);
         let line = self.line(line_pa);
         let (got, missing) = if !cacheable {
             (line.mem, "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable")
-        } else if line.ic.present() && line.ic_epoch == epoch {
+        } else if !dic && line.ic.present() && line.ic_epoch == epoch {
             (line.ic.ver, "IC IVAU (then DSB, ISB) after cleaning the new code to PoU")
         } else {
-            // Instruction fetches fill from the PoU: data still dirty in the PE's data cache is not visible.
-            let pou = if line.l2.present() { line.l2.ver } else { line.mem };
+            // Instruction fetches fill from the PoU: data still dirty in the PE's data cache is not visible,
+            // unless CTR_EL0.IDC says the data cache is coherent with instruction fetches.
+            let pou = if idc && line.l1.present() {
+                line.l1.ver
+            } else if line.l2.present() {
+                line.l2.ver
+            } else {
+                line.mem
+            };
             line.ic = LineCopy::clean(pou, false);
             line.ic_epoch = epoch;
             (pou, "DC CVAU (clean to PoU), DSB, IC IVAU, DSB, ISB after writing the code")
         };
-        if got != line.latest {
+        if line.stale_in(got, mask) {
             let cause = line.latest_by;
             self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
         }
@@ -590,7 +628,7 @@ impl Model {
                 let mut l = start;
                 while l < start + len.max(self.cfg.line_size) as u64 {
                     if self.owns(l) {
-                        self.store(l, w, mem);
+                        self.store(l, w, mem, u64::MAX);
                     } else {
                         self.note_page_only(l, mem);
                     }

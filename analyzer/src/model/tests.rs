@@ -173,9 +173,81 @@ fn dc_ivac_on_a_dirty_line_is_a_lost_write() {
 #[test]
 fn a_cacheable_write_into_a_stale_copy_clobbers_the_newer_data() {
     for mut t in T::both() {
-        t.ld(0x10, WB).st(0x20, NC).st(0x30, WB);
+        t.ld(0x10, WB).st(0x20, NC).acc(0, 0x30, LINE + 8, Store, WB);
         assert_eq!(t.found(), vec![(LostWrite, 0x20, 0x30)]);
     }
+    // Overwriting exactly the bytes the newer write changed leaves nothing stale to write back.
+    for mut t in T::both() {
+        t.ld(0x10, WB).st(0x20, NC).st(0x30, WB);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+/// Hazards are judged on the bytes accessed: a newer write to other bytes of the line (false sharing) is no
+/// hazard to a reader, while the line's other rules (whole-line write-back) stay line-granular.
+#[test]
+fn only_the_bytes_accessed_can_be_stale() {
+    for mut t in T::both() {
+        // Bytes 0..8 written and cleaned to PoC, then bytes 8..16 written and left dirty.
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCvac).acc(0, 0x18, LINE + 8, Store, WB);
+        t.acc(0, 0x20, LINE, Load, NC);
+        assert_eq!(t.found(), vec![], "the NC read of bytes 0..8 gets the newest data");
+        t.acc(0, 0x24, LINE + 8, Load, NC);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0x24, 0x18)]);
+    }
+    for mut t in T::both() {
+        t.ld(0x10, WB).acc(0, 0x20, LINE + 32, Store, NC).ld(0x30, WB);
+        assert_eq!(t.found(), vec![], "bytes 0..8 of the cached copy are current");
+        t.acc(0, 0x34, LINE + 32, Load, WB);
+        assert_eq!(t.found(), vec![(StaleRead, 0x34, 0x20)]);
+    }
+    // More writes since the reader's copy than the model remembers: the whole line counts as stale.
+    for mut t in T::both() {
+        t.ld(0x10, WB);
+        for k in 1..8 {
+            t.acc(0, 0x20, LINE + 8 * k, Store, NC);
+        }
+        t.ld(0x30, WB);
+        assert_eq!(t.found(), vec![(StaleRead, 0x30, 0x20)]);
+    }
+}
+
+/// A fetch covers the bytes from its first to its last instruction in the line (`Fetch::pa` bit 0 set).
+#[test]
+fn a_fetch_is_stale_only_in_the_instructions_it_covers() {
+    let fetch = |t: &mut T, first: u64, last: u64| {
+        t.m.feed(&Event::Fetch(Fetch { vcpu: 0, pc: LINE + first, pa: LINE + last + 1, mem: WB }));
+    };
+    for mut t in T::both() {
+        fetch(&mut t, 0x0, 0x8);
+        // A literal after the code is written; the code is translated (fetched) again.
+        t.acc(0, 0x10, LINE + 0x30, Store, WB);
+        fetch(&mut t, 0x0, 0x8);
+        assert_eq!(t.found(), vec![]);
+        // An instruction the block covers is written.
+        t.acc(0, 0x14, LINE + 0x4, Store, WB);
+        fetch(&mut t, 0x0, 0x8);
+        assert_eq!(t.found(), vec![(StaleIfetch, LINE, 0x14)]);
+    }
+}
+
+/// CTR_EL0.IDC: fetches see the data cache; DIC: the instruction cache is coherent too.
+#[test]
+fn idc_and_dic_relax_the_instruction_side_maintenance() {
+    let cfg = |idc, dic| ModelConfig { idc, dic, ..Default::default() };
+    let mut t = T { m: Model::new(cfg(true, false)) };
+    t.st(0x10, WB).fetch(0x40);
+    assert_eq!(t.found(), vec![], "IDC: no clean to PoU needed");
+    t.st(0x20, WB).fetch(0x40);
+    assert_eq!(t.found(), vec![(StaleIfetch, 0x40, 0x20)], "IDC alone: the old I-cache copy needs IC IVAU");
+    let mut t = T { m: Model::new(cfg(true, true)) };
+    t.st(0x10, WB).fetch(0x40).st(0x20, WB).fetch(0x40);
+    assert_eq!(t.found(), vec![]);
+    // Non-cacheable fetches still read memory.
+    let mut t = T { m: Model::new(cfg(true, true)) };
+    t.st(0x10, WB);
+    t.m.feed(&Event::Fetch(Fetch { vcpu: 0, pc: 0x40, pa: LINE, mem: MemType::NORMAL_NC }));
+    assert_eq!(t.found(), vec![(StaleIfetch, 0x40, 0x10)]);
 }
 
 #[test]

@@ -42,7 +42,7 @@ pub const NO_PA: u64 = u64::MAX;
 /// | kind        | a                 | b        | info                        | mem  |
 /// |-------------|-------------------|----------|-----------------------------|------|
 /// | Access      | PA                | VA       | log2(size) | mmio << 6 | store << 7 | type |
-/// | Fetch       | PA of the line    | 0        | 0                           | type |
+/// | Fetch       | PA in the line (Fetch::pa: bit 0 = last instruction given) | 0 | 0       | type |
 /// | Maintenance | PA / NO_PA / TLBI operand | Xt | CacheOp code            | type |
 /// | SysReg      | value             | 0        | SysReg code                 | 0    |
 /// | Regime      | Regime::pack      | 0        | 0                           | 0    |

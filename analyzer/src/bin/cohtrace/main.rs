@@ -85,6 +85,15 @@ enum Cmd {
         /// Analysis threads (lines are sharded across them; the report is the same). Default: CPUs.
         #[arg(long)]
         threads: Option<u32>,
+        /// The CPU's effective CTR_EL0.IDC is 1 (also when CLIDR_EL1.LoC = 0 or LoUIS = LoUU = 0): instruction
+        /// fetches see the data cache, so code needs no clean to PoU (Linux: "Data cache clean to the PoU not
+        /// required for I/D coherence").
+        #[arg(long)]
+        idc: bool,
+        /// The CPU's CTR_EL0.DIC is 1: the instruction cache is coherent, so code needs no IC invalidation
+        /// (Linux: "Instruction cache invalidation not required for I/D coherence").
+        #[arg(long)]
+        dic: bool,
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
@@ -101,9 +110,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
-        Cmd::Analyze { trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads } => {
+        Cmd::Analyze { trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, idc, dic } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads)
+            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, (idc, dic))
         }
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
@@ -146,6 +155,7 @@ fn run_analyze(
     reset: ResetArg,
     output: Option<PathBuf>,
     threads: u32,
+    (idc, dic): (bool, bool),
 ) -> Result<u8> {
     let trace = open(&path)?;
     let mut syms = symbols::Symbols::default();
@@ -165,6 +175,8 @@ fn run_analyze(
             ResetArg::Invalid => ResetState::Invalid,
             ResetArg::Unknown => ResetState::Unknown,
         },
+        idc,
+        dic,
         ..Default::default()
     };
     let total = trace.record_count();
