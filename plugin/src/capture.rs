@@ -307,22 +307,33 @@ unsafe extern "C" fn on_mem(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo_t, 
     if !ACTIVE.load(Ordering::Relaxed) {
         return;
     }
+    // Nothing below is expected to panic; the guard (a landing pad, free when nothing unwinds) makes
+    // sure a bug cannot unwind into QEMU.
+    crate::guard("memory callback", (), || unsafe { record_access(vcpu_index, meminfo, vaddr, udata) })
+}
+
+#[inline(always)]
+unsafe fn record_access(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo_t, vaddr: u64, udata: *mut c_void) {
     let Some(p) = plugin() else { return };
     let Some(v) = p.vcpu(vcpu_index) else { return };
     // SAFETY: udata is the interned InsnInfo registered with this callback.
     let insn = unsafe { &*(udata as *const InsnInfo) };
-    let h = unsafe { qemu_plugin_get_hwaddr(meminfo, vaddr) };
-    if h.is_null() {
+    let mut pa = 0u64;
+    let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
+    if raw == 0 {
         v.dropped += 1;
         return;
     }
-    let pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
     if p.filtered_out(pa) {
         return;
     }
-    let raw = unsafe { (p.ext.arm_attrs)(h) };
-    let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
-    let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
+    // The memory-operation word is the same for every execution of an instruction: decode it once.
+    if meminfo != v.last_meminfo {
+        v.last_meminfo = meminfo;
+        v.last_shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
+        v.last_store = unsafe { qemu_plugin_mem_is_store(meminfo) };
+    }
+    let (shift, store) = (v.last_shift, v.last_store);
     let (mem, regime) = v.classify(raw, false);
     p.ensure_regime(v, regime);
     let mut r = Record::access(insn.id, insn.pc, vaddr, pa, shift, store, mem);

@@ -14,12 +14,15 @@ unsafe extern "C" {
 
 pub type ArmAttrsFn = unsafe extern "C" fn(*const qemu_plugin_hwaddr) -> u64;
 pub type ProbeFn = unsafe extern "C" fn(u64) -> *const qemu_plugin_hwaddr;
+pub type LookupFn = unsafe extern "C" fn(qemu_plugin_sys::qemu_plugin_meminfo_t, u64, *mut u64) -> u64;
 
 /// The functions qemu-patches/0002 adds.
 #[derive(Clone, Copy)]
 pub struct Extension {
     pub arm_attrs: ArmAttrsFn,
     pub probe_vaddr: ProbeFn,
+    /// Physical address and attributes of a memory callback's access in one call (the hot path).
+    pub mem_lookup: LookupFn,
 }
 
 fn lookup(name: &CStr) -> *mut c_void {
@@ -31,7 +34,8 @@ impl Extension {
     pub fn resolve() -> Result<Extension, String> {
         let attrs = lookup(c"qemu_plugin_hwaddr_arm_attrs");
         let probe = lookup(c"qemu_plugin_probe_vaddr");
-        if attrs.is_null() || probe.is_null() {
+        let mem_lookup = lookup(c"qemu_plugin_mem_arm_lookup");
+        if attrs.is_null() || probe.is_null() || mem_lookup.is_null() {
             return Err("this QEMU lacks cohtrace's attribute API (qemu_plugin_hwaddr_arm_attrs, \
                         qemu_plugin_probe_vaddr): build the patched QEMU with scripts/setup-qemu. \
                         cohtrace does not guess memory attributes."
@@ -42,6 +46,7 @@ impl Extension {
             Ok(Extension {
                 arm_attrs: std::mem::transmute::<*mut c_void, ArmAttrsFn>(attrs),
                 probe_vaddr: std::mem::transmute::<*mut c_void, ProbeFn>(probe),
+                mem_lookup: std::mem::transmute::<*mut c_void, LookupFn>(mem_lookup),
             })
         }
     }

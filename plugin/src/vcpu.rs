@@ -108,6 +108,10 @@ pub struct Vcpu {
     pub local_seq: u64,
     pub dropped: u64,
     pub regbuf: Option<RegBuf>,
+    /// One-entry cache of the last memory-operation word and what it decodes to.
+    pub last_meminfo: u32,
+    pub last_shift: u8,
+    pub last_store: bool,
 }
 
 impl Vcpu {
@@ -127,6 +131,9 @@ impl Vcpu {
             local_seq: 0,
             dropped: 0,
             regbuf: None,
+            last_meminfo: u32::MAX,
+            last_shift: 0,
+            last_store: false,
         }
     }
 

@@ -141,9 +141,45 @@ impl ChunkEncoder {
         }
         // The first record's sequence number is base_seq + its offset; start one before base_seq.
         self.prev_seq = base_seq.wrapping_sub(1);
+        out.reserve(records.len() + records.len() / 4);
         for r in records {
-            self.encode_one(r, base_seq, out);
+            if !self.encode_predicted(r, base_seq, out) {
+                self.encode_one(r, base_seq, out);
+            }
         }
+    }
+
+    /// The common case in one place: an access exactly as predicted costs one tag byte. Returns false
+    /// to take the general path (which reaches the same bytes for a predicted access, only slower).
+    #[inline(always)]
+    fn encode_predicted(&mut self, r: &Record, base_seq: u64, out: &mut Vec<u8>) -> bool {
+        if r.kind != RecordKind::Access as u8 || r.insn == 0 || self.pred.prev == NONE {
+            return false;
+        }
+        let local = self.pred.insns[self.pred.prev as usize].succ;
+        match self.local_of.get(r.insn as usize) {
+            Some(&(g, l)) if g == self.generation && l == local => {}
+            _ => return false,
+        }
+        let seq = base_seq.wrapping_add(r.seq as u64);
+        if seq != self.prev_seq.wrapping_add(1) {
+            return false;
+        }
+        let st = &mut self.pred.insns[local as usize];
+        let va_off = r.b.wrapping_sub(r.a) as i64;
+        if r.a != st.last_pa.wrapping_add(st.stride as u64) || va_off != st.va_off || r.mem != st.mem || r.info != st.info {
+            return false;
+        }
+        st.last_pa = r.a;
+        out.push(TAG_ACCESS_PREDICTED);
+        self.prev_seq = seq;
+        let p = &mut self.pred;
+        p.prev = local;
+        p.last_pa = r.a;
+        p.last_va_off = va_off;
+        p.last_mem = r.mem;
+        p.last_info = r.info;
+        true
     }
 
     #[inline(always)]
