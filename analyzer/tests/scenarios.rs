@@ -19,8 +19,12 @@ fn every_scenario_reports_exactly_its_manifest() {
         for v in &m.variant {
             let elf = env.guests.join(format!("{}.elf", v.name));
             let trace = dir.join(format!("{}.ctrace", v.name));
-            let opts = format!(",out={}{}", trace.display(), support::zva_opt(&m.qemu_args));
+            // tlb=verify: the plugin's translation cache is checked against QEMU on every access.
+            let opts = format!(",out={},tlb=verify{}", trace.display(), support::zva_opt(&m.qemu_args));
             let run = support::run_guest(&env, &elf, &m.qemu_args, &opts);
+            if !run.stderr.contains("tlb=verify: 0 translation cache mismatches") {
+                failures.push(format!("{}: translation cache disagrees with QEMU:\n{}", v.name, run.stderr));
+            }
             let pass = format!("cohtrace-guest: {}: PASS", v.name);
             if run.status != Some(0) || !run.stdout.contains(&pass) {
                 failures.push(format!("{}: guest did not complete: status {:?}\n{}{}", v.name, run.status, run.stdout, run.stderr));

@@ -1,10 +1,10 @@
 //! Install, translation-time decoding, and the run-time callbacks.
 
 use crate::decode::{self, Decoded};
-use crate::options::{self, ModelMode, Options};
+use crate::options::{self, ModelMode, Options, TlbMode};
 use crate::qemu::{Extension, RegBuf, RegHandles};
 use crate::sink::{self, Chunk, Msg, Sink};
-use crate::vcpu::Vcpu;
+use crate::vcpu::{PtlbEntry, Vcpu, ptlb_index};
 use cohtrace_analyzer::event::{CacheOp, MARKER_NAME_LEN, Marker, MarkerKind, SysReg};
 use cohtrace_analyzer::memtype::{ATTRS_MMIO, MemType};
 use cohtrace_analyzer::trace::record::{MMIO_BIT, NO_PA, marker_records};
@@ -45,6 +45,12 @@ static PLUGIN: OnceLock<Plugin> = OnceLock::new();
 pub static SEQ: AtomicU64 = AtomicU64::new(0);
 /// A vCPU hands over its buffer once its oldest record is this far behind the global order.
 pub const MAX_LAG: u64 = 1 << 20;
+/// Bumped by TLB maintenance and translation-register writes on any vCPU: empties every PtlbEntry cache.
+static PTLB_GENERATION: AtomicU32 = AtomicU32::new(0);
+
+fn invalidate_translations() {
+    PTLB_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
 /// Cleared by `disable` (internal error) and at exit: callbacks then return at once.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static FINISHED: AtomicBool = AtomicBool::new(false);
@@ -318,22 +324,35 @@ unsafe fn record_access(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo_t, vadd
     let Some(v) = p.vcpu(vcpu_index) else { return };
     // SAFETY: udata is the interned InsnInfo registered with this callback.
     let insn = unsafe { &*(udata as *const InsnInfo) };
-    let mut pa = 0u64;
-    let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
-    if raw == 0 {
-        v.dropped += 1;
-        return;
-    }
+    let va_page = vaddr >> 12;
+    let slot = ptlb_index(va_page, meminfo);
+    let generation = PTLB_GENERATION.load(Ordering::Relaxed);
+    let e = v.ptlb[slot];
+    let (pa, raw, shift, store) = if e.va_page == va_page && e.meminfo == meminfo && e.generation == generation && p.opts.tlb != TlbMode::Off {
+        let pa = e.pa_page | (vaddr & 0xfff);
+        if p.opts.tlb == TlbMode::Verify {
+            let mut real = 0u64;
+            let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut real) };
+            if raw != e.raw || real != pa {
+                v.ptlb_mismatches += 1;
+            }
+        }
+        (pa, e.raw, e.shift, e.store)
+    } else {
+        let mut pa = 0u64;
+        let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
+        if raw == 0 {
+            v.dropped += 1;
+            return;
+        }
+        let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
+        let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
+        v.ptlb[slot] = PtlbEntry { va_page, meminfo, generation, pa_page: pa & !0xfff, raw, shift, store };
+        (pa, raw, shift, store)
+    };
     if p.filtered_out(pa) {
         return;
     }
-    // The memory-operation word is the same for every execution of an instruction: decode it once.
-    if meminfo != v.last_meminfo {
-        v.last_meminfo = meminfo;
-        v.last_shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
-        v.last_store = unsafe { qemu_plugin_mem_is_store(meminfo) };
-    }
-    let (shift, store) = (v.last_shift, v.last_store);
     let (mem, regime) = v.classify(raw, false);
     p.ensure_regime(v, regime);
     let mut r = Record::access(insn.id, insn.pc, vaddr, pa, shift, store, mem);
@@ -363,6 +382,7 @@ unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
                     let regime = v.tracked.regime_at_el(el).pack();
                     p.ensure_regime(v, regime);
                     v.set_reg(target, val);
+                    invalidate_translations();
                     let rec = Record { kind: RecordKind::SysReg as u8, a: val, pc: insn.pc, insn: insn.id, info: target.code(), ..Default::default() };
                     p.push(v, rec);
                 }
@@ -372,7 +392,10 @@ unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
                 let regime = v.tracked.regime_at_el(el).pack();
                 p.ensure_regime(v, regime);
                 let (a, mem) = match op {
-                    CacheOp::Tlbi(code) => (code as u64, MemType::UNKNOWN),
+                    CacheOp::Tlbi(code) => {
+                        invalidate_translations();
+                        (code as u64, MemType::UNKNOWN)
+                    }
                     op if op.is_by_va() => {
                         // SAFETY: plugin API call from a vCPU callback.
                         let h = unsafe { (p.ext.probe_vaddr)(operand) };
@@ -464,11 +487,16 @@ fn finish() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let mut dropped = 0;
+    let mut mismatches = 0;
     for i in 0..p.vcpus.len() {
         if let Some(v) = p.vcpu(i as c_uint) {
             dropped += v.dropped;
+            mismatches += v.ptlb_mismatches;
             p.flush(v);
         }
+    }
+    if p.opts.tlb == TlbMode::Verify {
+        eprintln!("cohtrace: tlb=verify: {mismatches} translation cache mismatches");
     }
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     if p.sink.tx.send(Msg::Finish { dropped, done: done_tx }).is_ok()

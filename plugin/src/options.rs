@@ -10,6 +10,15 @@ pub enum ModelMode {
     Online,
 }
 
+/// The plugin's own translation cache (vcpu.rs, PtlbEntry): on; off (ask QEMU on every access); verify
+/// (ask QEMU every time and count disagreements, for tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlbMode {
+    On,
+    Off,
+    Verify,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnHazard {
     Log,
@@ -32,6 +41,7 @@ pub struct Options {
     pub buffer: usize,
     /// Where the online model writes its report at exit (text, or JSON for *.json); stderr if unset.
     pub report: Option<PathBuf>,
+    pub tlb: TlbMode,
 }
 
 impl Default for Options {
@@ -46,13 +56,14 @@ impl Default for Options {
             filters: Vec::new(),
             buffer: 64 * 1024,
             report: None,
+            tlb: TlbMode::On,
         }
     }
 }
 
 pub const HELP: &str = "options: out=PATH|none model=off|online mode=speculative|precise \
 on_hazard=log|abort|exit exit_code=N line=BYTES zva=BYTES filter=START-END (repeatable) \
-buffer=RECORDS report=PATH";
+buffer=RECORDS report=PATH tlb=on|off|verify";
 
 fn parse_u64(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -121,6 +132,14 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Str
                 o.buffer = v as usize;
             }
             "report" => o.report = Some(PathBuf::from(value)),
+            "tlb" => {
+                o.tlb = match value {
+                    "on" => TlbMode::On,
+                    "off" => TlbMode::Off,
+                    "verify" => TlbMode::Verify,
+                    _ => return Err(bad("on, off or verify")),
+                }
+            }
             _ => return Err(format!("unknown option '{key}' ({HELP})")),
         }
     }

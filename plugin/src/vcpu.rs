@@ -108,10 +108,41 @@ pub struct Vcpu {
     pub local_seq: u64,
     pub dropped: u64,
     pub regbuf: Option<RegBuf>,
-    /// One-entry cache of the last memory-operation word and what it decodes to.
-    pub last_meminfo: u32,
-    pub last_shift: u8,
-    pub last_store: bool,
+    /// The plugin's own translation cache (see `Ptlb`).
+    pub ptlb: Box<[PtlbEntry; PTLB_ENTRIES]>,
+    pub ptlb_mismatches: u64,
+}
+
+/// Entries of the per-vCPU translation cache (direct-mapped).
+pub const PTLB_ENTRIES: usize = 256;
+
+/// One translation the plugin remembers: (VA page, memory-operation word) -> PA page, QEMU's attribute
+/// word, and the decoded size and direction. The memory-operation word holds the MMU index, so a
+/// translation regime change is a different key; everything else that changes translations (TLBI, and
+/// writes to the registers that select or shape the tables: TTBRx, VTTBR, TCR, VTCR, SCTLR, HCR, MAIR)
+/// bumps the global generation, which empties every vCPU's cache. Software that changes a live
+/// translation without TLB maintenance breaks the architecture's rules (break-before-make); QEMU's own
+/// TLB then also keeps the old translation until it happens to refill.
+#[derive(Clone, Copy, Debug)]
+pub struct PtlbEntry {
+    pub va_page: u64,
+    pub meminfo: u32,
+    pub generation: u32,
+    pub pa_page: u64,
+    pub raw: u64,
+    pub shift: u8,
+    pub store: bool,
+}
+
+impl PtlbEntry {
+    const EMPTY: PtlbEntry = PtlbEntry { va_page: u64::MAX, meminfo: 0, generation: u32::MAX, pa_page: 0, raw: 0, shift: 0, store: false };
+}
+
+/// Multiplicative hash, top bits: a load and a store of the same page differ only in high bits of the
+/// memory-operation word, and must not share a slot.
+#[inline(always)]
+pub fn ptlb_index(va_page: u64, meminfo: u32) -> usize {
+    ((va_page ^ (meminfo as u64) << 40).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - PTLB_ENTRIES.trailing_zeros())) as usize
 }
 
 impl Vcpu {
@@ -131,9 +162,8 @@ impl Vcpu {
             local_seq: 0,
             dropped: 0,
             regbuf: None,
-            last_meminfo: u32::MAX,
-            last_shift: 0,
-            last_store: false,
+            ptlb: Box::new([PtlbEntry::EMPTY; PTLB_ENTRIES]),
+            ptlb_mismatches: 0,
         }
     }
 
