@@ -390,6 +390,22 @@ impl<'a> ChunkDecoder<'a> {
         }
     }
 
+    /// Decodes up to `limit` more records into `out` (appending): `Ok(true)` when the payload holds more,
+    /// `Ok(false)` at its end. A reader decodes a chunk a batch at a time with it.
+    pub fn decode_up_to(&mut self, out: &mut Vec<(u64, Record)>, limit: usize) -> Result<bool, DecodeError> {
+        for _ in 0..limit {
+            if let Some(r) = self.predicted_access() {
+                out.push(r);
+                continue;
+            }
+            match self.next_record()? {
+                Some(r) => out.push(r),
+                None => return Ok(false),
+            }
+        }
+        Ok(!self.cur.is_empty())
+    }
+
     /// A fully predicted access (tag 0, the common case), or `None` to take the general path.
     #[inline(always)]
     fn predicted_access(&mut self) -> Option<(u64, Record)> {

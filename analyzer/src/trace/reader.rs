@@ -9,6 +9,8 @@ use super::{
     MAX_META, MAX_PAYLOAD,
 };
 use crate::event::Event;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -160,14 +162,37 @@ impl TraceFile {
     /// All events in global order (merged across vCPUs by sequence number).
     pub fn events(&self) -> Events<'_> {
         let mut streams: Vec<Stream> = Vec::new();
+        // vCPU -> stream (a hostile trace can have 65536 of them: no linear search per chunk).
+        let mut index = hashbrown::HashMap::<u16, usize>::new();
         for (i, c) in self.chunks.iter().enumerate() {
-            match streams.iter_mut().find(|s| s.vcpu == c.vcpu) {
-                Some(s) => s.chunks.push(i),
-                None => streams.push(Stream { vcpu: c.vcpu, chunks: vec![i], next_chunk: 0, batch: Vec::new(), pos: 0 }),
-            }
+            let s = *index.entry(c.vcpu).or_insert_with(|| {
+                streams.push(Stream {
+                    vcpu: c.vcpu,
+                    chunks: Vec::new(),
+                    next_chunk: 0,
+                    batch: Vec::new(),
+                    pos: 0,
+                    dec: None,
+                    chunk: 0,
+                    decoded: 0,
+                });
+                streams.len() - 1
+            });
+            streams[s].chunks.push(i);
         }
-        let mut ev =
-            Events { file: self, streams, heads: Vec::new(), error: None, stopped: false, geometry: self.geometry() };
+        // Decoded records held at once stay bounded however many streams there are (see BATCH_RECORDS).
+        let batch_limit = (BATCH_RECORDS / streams.len().max(1)).clamp(MIN_BATCH, MAX_BATCH);
+        let mut ev = Events {
+            file: self,
+            streams,
+            heads: Vec::new(),
+            error: None,
+            stopped: false,
+            geometry: self.geometry(),
+            batch_limit,
+            queue: None,
+            last_stream: 0,
+        };
         for i in 0..ev.streams.len() {
             let h = ev.pull(i);
             ev.heads.push(h);
@@ -277,26 +302,45 @@ fn parse_end(p: &[u8]) -> EndSummary {
     EndSummary { records: word(0), chunks: word(1), dropped: word(2) }
 }
 
-struct Stream {
+/// Records decoded ahead, over all streams: a chunk is decoded a batch at a time (a tight loop beats
+/// interleaving decode and replay), and a batch holds at most this many records divided among the streams
+/// (at least MIN_BATCH, at most MAX_BATCH each), so memory does not grow with a chunk's size (a 256 MiB
+/// payload of one-byte records is 256 M records of 48 bytes) nor with the number of vCPUs.
+const BATCH_RECORDS: usize = 1 << 20;
+const MIN_BATCH: usize = 16;
+const MAX_BATCH: usize = 64 * 1024;
+/// Up to this many streams the merge scans their heads; beyond, it keeps them in a heap.
+const SCAN_STREAMS: usize = 8;
+
+struct Stream<'t> {
     vcpu: u16,
     chunks: Vec<usize>,
     next_chunk: usize,
-    /// The current chunk, decoded in one go (a tight loop beats interleaving decode and replay).
+    /// Records of the current chunk decoded ahead (a batch), and the next one to deliver.
     batch: Vec<(u64, Record)>,
     pos: usize,
+    /// The current chunk's decoder while it has records left; the chunk's index and its records so far.
+    dec: Option<ChunkDecoder<'t>>,
+    chunk: usize,
+    decoded: usize,
 }
 
 /// Events of a trace in global order. Stops at the first chunk whose payload does not decode; `error()`
 /// then says where.
 pub struct Events<'t> {
     file: &'t TraceFile,
-    streams: Vec<Stream>,
+    streams: Vec<Stream<'t>>,
     heads: Vec<Option<(u64, Record)>>,
     error: Option<Damage>,
     /// Set at the first damage: no further chunk is decoded, in any stream (merging without the broken
     /// stream would reorder events).
     stopped: bool,
     geometry: Geometry,
+    batch_limit: usize,
+    /// `next_record`'s merge heap (more than SCAN_STREAMS streams): (head sequence number, stream).
+    queue: Option<BinaryHeap<Reverse<(u64, usize)>>>,
+    /// The stream of the record `next_record` returned last.
+    last_stream: usize,
 }
 
 impl<'t> Events<'t> {
@@ -320,37 +364,79 @@ impl<'t> Events<'t> {
         }
     }
 
-    /// Decodes the next chunk of stream `i` into its batch; false when the stream is done (or stopped).
+    /// Decodes the next batch of stream `i` (from its current chunk, else its next one); false when the
+    /// stream is done (or stopped). A true return brings at least one record unless the batch ran into damage.
     #[cold]
     fn load_chunk(&mut self, i: usize) -> bool {
-        if self.stopped {
-            return false;
-        }
-        let s = &mut self.streams[i];
-        if s.next_chunk >= s.chunks.len() {
-            return false;
-        }
-        let chunk = s.chunks[s.next_chunk];
-        s.next_chunk += 1;
-        let c = self.file.chunks[chunk];
-        let payload = &self.file.bytes()[c.payload_start..c.payload_start + c.payload_len];
-        s.batch.clear();
-        s.pos = 0;
-        let mut dec = ChunkDecoder::new(payload, c.first_seq);
-        let result = dec.decode_all(&mut s.batch).map_err(|e| e.to_string());
-        let reason = match result {
-            Err(e) => Some(e),
-            Ok(()) if s.batch.len() != c.records as usize => {
-                Some(format!("payload holds {} records, its header says {}", s.batch.len(), c.records))
+        let file: &'t TraceFile = self.file;
+        let limit = self.batch_limit;
+        loop {
+            if self.stopped {
+                return false;
             }
-            Ok(()) => None,
-        };
-        if let Some(reason) = reason {
-            // Records decoded before the damage are valid and are delivered; nothing after it is.
-            self.error = Some(Damage { chunk: chunk as u64, offset: c.offset, reason });
-            self.stopped = true;
+            let s = &mut self.streams[i];
+            if s.dec.is_none() {
+                if s.next_chunk >= s.chunks.len() {
+                    return false;
+                }
+                let chunk = s.chunks[s.next_chunk];
+                s.next_chunk += 1;
+                let c = &file.chunks[chunk];
+                let payload = &file.bytes()[c.payload_start..c.payload_start + c.payload_len];
+                s.dec = Some(ChunkDecoder::new(payload, c.first_seq));
+                s.chunk = chunk;
+                s.decoded = 0;
+            }
+            s.batch.clear();
+            s.pos = 0;
+            if s.batch.capacity() == 0 {
+                s.batch.reserve_exact(limit + 8);
+            }
+            let Some(dec) = s.dec.as_mut() else { return false };
+            // Ok(true): the chunk has more records; Ok(false): it is done.
+            let mut result = dec.decode_up_to(&mut s.batch, limit).map_err(|e| e.to_string());
+            // A marker's arguments stay in the batch with it (`replay` hands them over as `following`): the
+            // batch ends on a record that is neither (or, in a hostile run of them, at twice the limit).
+            for _ in 0..limit {
+                match (&result, s.batch.last()) {
+                    (Ok(true), Some((_, r))) if r.kind == RecordKind::Marker as u8 || r.kind == RecordKind::MarkerArg as u8 => {
+                        result = dec.decode_up_to(&mut s.batch, 1).map_err(|e| e.to_string());
+                    }
+                    _ => break,
+                }
+            }
+            s.decoded += s.batch.len();
+            let c = &file.chunks[s.chunk];
+            let reason = match result {
+                Ok(true) => None,
+                Ok(false) => {
+                    s.dec = None;
+                    (s.decoded != c.records as usize)
+                        .then(|| format!("payload holds {} records, its header says {}", s.decoded, c.records))
+                }
+                Err(e) => {
+                    s.dec = None;
+                    Some(e)
+                }
+            };
+            if let Some(reason) = reason {
+                // Records decoded before the damage are valid and are delivered; nothing after it is.
+                self.error = Some(Damage { chunk: s.chunk as u64, offset: c.offset, reason });
+                self.stopped = true;
+                return true;
+            }
+            if !s.batch.is_empty() {
+                return true;
+            }
+            // An empty chunk (or an empty tail): on to the next one.
         }
-        true
+    }
+
+    /// Whether stream `i` has a record at its position, decoding its next batch if needed.
+    #[inline]
+    fn ready(&mut self, i: usize) -> bool {
+        let s = &self.streams[i];
+        s.pos < s.batch.len() || (self.load_chunk(i) && !self.streams[i].batch.is_empty())
     }
 
     /// Calls `f(vcpu, seq, record, following)` for every record in global order, where `following` are
@@ -378,19 +464,40 @@ impl<'t> Events<'t> {
                 }
             }
         }
+        if self.streams.len() > SCAN_STREAMS {
+            // Many streams: a heap of (head sequence number, stream); ties go to the lower stream, as below.
+            let mut heap = BinaryHeap::with_capacity(self.streams.len());
+            for i in 0..self.streams.len() {
+                if self.ready(i) {
+                    let s = &self.streams[i];
+                    heap.push(Reverse((s.batch[s.pos].0, i)));
+                }
+            }
+            while let Some(Reverse((seq, i))) = heap.pop() {
+                let s = &mut self.streams[i];
+                let k = s.pos;
+                s.pos += 1;
+                let s = &self.streams[i];
+                f(s.vcpu, seq, &s.batch[k].1, &s.batch[k + 1..]);
+                if self.ready(i) {
+                    let s = &self.streams[i];
+                    heap.push(Reverse((s.batch[s.pos].0, i)));
+                }
+            }
+            return;
+        }
         loop {
             let mut best = usize::MAX;
             let mut best_seq = u64::MAX;
             for i in 0..self.streams.len() {
-                if self.streams[i].pos >= self.streams[i].batch.len() && !self.load_chunk(i) {
+                if !self.ready(i) {
                     continue;
                 }
                 let s = &self.streams[i];
-                if let Some((seq, _)) = s.batch.get(s.pos)
-                    && *seq < best_seq
-                {
+                let seq = s.batch[s.pos].0;
+                if seq < best_seq || best == usize::MAX {
                     best = i;
-                    best_seq = *seq;
+                    best_seq = seq;
                 }
             }
             if best == usize::MAX {
@@ -409,6 +516,8 @@ impl<'t> Events<'t> {
     pub fn next_record(&mut self) -> Option<(u16, u64, Record)> {
         let i = if self.heads.len() == 1 {
             0
+        } else if self.heads.len() > SCAN_STREAMS {
+            self.next_in_queue()?
         } else {
             let mut best = usize::MAX;
             let mut best_seq = u64::MAX;
@@ -428,7 +537,29 @@ impl<'t> Events<'t> {
         let head = self.heads.get_mut(i)?.take()?;
         let next = self.pull(i);
         self.heads[i] = next;
+        if let (Some(q), Some((seq, _))) = (self.queue.as_mut(), next) {
+            q.push(Reverse((seq, i)));
+        }
+        self.last_stream = i;
         Some((self.streams[i].vcpu, head.0, head.1))
+    }
+
+    /// The stream whose head comes next, from the merge heap. `event_of` may move a head on (a marker takes
+    /// its arguments) without telling the heap: an entry whose sequence number is no longer its stream's
+    /// head is put back with the head's.
+    fn next_in_queue(&mut self) -> Option<usize> {
+        let heads = &self.heads;
+        let q = self.queue.get_or_insert_with(|| {
+            heads.iter().enumerate().filter_map(|(i, h)| h.map(|(seq, _)| Reverse((seq, i)))).collect()
+        });
+        loop {
+            let Reverse((seq, i)) = q.pop()?;
+            match self.heads[i] {
+                Some((s, _)) if s == seq => return Some(i),
+                Some((s, _)) => q.push(Reverse((s, i))),
+                None => {}
+            }
+        }
     }
 }
 
@@ -437,7 +568,10 @@ impl Events<'_> {
     /// its stream. `None` for records that are not events on their own.
     pub fn event_of(&mut self, vcpu: u16, r: &Record) -> Option<Event> {
         if r.kind == RecordKind::Marker as u8 {
-            let i = self.streams.iter().position(|s| s.vcpu == vcpu)?;
+            let i = match self.streams.get(self.last_stream) {
+                Some(s) if s.vcpu == vcpu => self.last_stream,
+                _ => self.streams.iter().position(|s| s.vcpu == vcpu)?,
+            };
             let mut args = [Record::default(); 3];
             let mut n = 0;
             while n < args.len() {
