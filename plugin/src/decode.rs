@@ -3,6 +3,7 @@
 //! ERET, and the guest marker hint (docs/markers.md). Arm ARM C5.2 (system instruction encodings).
 
 use cohtrace_analyzer::event::{CacheOp, MarkerKind, SysReg};
+use cohtrace_analyzer::trace::record::marker_from_code;
 
 /// A decoded instruction of interest; everything else is `None` from `decode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,16 +27,10 @@ pub fn decode(insn: u32) -> Option<Decoded> {
     }
     // HINT: 1101 0101 0000 0011 0010 CRm:op2 11111
     if insn & 0xffff_f01f == 0xd503_201f {
+        // The marker hints are numbered like the trace's marker codes.
         let imm = (insn >> 5) & 0x7f;
-        let kind = match imm.checked_sub(MARKER_HINT_BASE)? {
-            0 => MarkerKind::Begin,
-            1 => MarkerKind::End,
-            2 => MarkerKind::NameRange,
-            3 => MarkerKind::Suppress,
-            4 => MarkerKind::Check,
-            _ => return None,
-        };
-        return Some(Decoded::Marker(kind));
+        let code = u8::try_from(imm.checked_sub(MARKER_HINT_BASE)?).ok()?;
+        return marker_from_code(code).map(Decoded::Marker);
     }
     let rt = (insn & 0x1f) as u8;
     let op2 = (insn >> 5) & 7;

@@ -464,18 +464,11 @@ impl<'a> ChunkDecoder<'a> {
         }
         let mut r = Record::default();
         match tag & !TAG_SEQ {
-            TAG_ACCESS_PREDICTED => {
-                let local = self.pred.predicted_next();
+            t @ (TAG_ACCESS_PREDICTED | TAG_ACCESS_INSN) => {
+                let local = if t == TAG_ACCESS_PREDICTED { self.pred.predicted_next() } else { self.insn(at)? };
                 if local == NONE {
                     return Err(DecodeError::BadTag { at, tag });
                 }
-                let st = self.pred.insns[local as usize];
-                let pa = st.last_pa.wrapping_add(st.stride as u64);
-                self.pred.commit_access(local, pa, st.va_off, st.mem, st.info, None);
-                r = access_record(&st, local, pa, st.va_off, st.mem, st.info);
-            }
-            TAG_ACCESS_INSN => {
-                let local = self.insn(at)?;
                 let st = self.pred.insns[local as usize];
                 let pa = st.last_pa.wrapping_add(st.stride as u64);
                 self.pred.commit_access(local, pa, st.va_off, st.mem, st.info, None);
