@@ -345,6 +345,10 @@ fn describe(ev: &Event) -> String {
             a.mem,
             if a.mmio { " mmio" } else { "" }
         ),
+        // Fetch::pa bit 0 set: the rest is the PA of the block's last instruction in the line.
+        Event::Fetch(f) if f.pa & 1 != 0 => {
+            format!("cpu{} fetch pc={:#x} last-pa={:#x} {}", f.vcpu, f.pc, f.pa & !3, f.mem)
+        }
         Event::Fetch(f) => format!("cpu{} fetch pc={:#x} line={:#x} {}", f.vcpu, f.pc, f.pa, f.mem),
         Event::Maintenance(m) => format!(
             "cpu{} {} pc={:#x} xt={:#x} pa={} {}",
