@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn the_report_does_not_depend_on_the_thread_count() {
         for (seed, mode) in [(1, Mode::Speculative), (2, Mode::Precise), (3, Mode::Speculative)] {
-            let t = random_trace(20_000, seed * 0x9e37_79b9_7f4a_7c15);
+            let t = random_trace(20_000, (seed as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let cfg = ModelConfig { mode, ..Default::default() };
             let one = analyze_with_threads(&t, cfg, 1, |_| {});
             assert!(one.log.len() > 20, "the random trace should be rich in hazards: {}", one.log.len());

@@ -9,7 +9,7 @@
 
 mod line;
 
-use crate::event::{Access, AccessKind, CacheOp, Event, Marker, MarkerKind, Regime};
+use crate::event::{Access, AccessKind, CacheOp, Event, Marker, MarkerKind, Regime, SysReg};
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardClass, HazardLog, Side, SideAction};
 use hashbrown::{HashMap, HashSet};
@@ -66,6 +66,9 @@ pub struct ModelConfig {
     pub idc: bool,
     /// CTR_EL0.DIC: the instruction cache is coherent with data (no IC invalidation to PoU needed).
     pub dic: bool,
+    /// Take IDC and DIC from the CTR_EL0 and CLIDR_EL1 the trace recorded (the CPU it ran on) instead of
+    /// the portable rule (both 0). `idc` / `dic` still force them on.
+    pub cpu_coherence: bool,
 }
 
 impl Default for ModelConfig {
@@ -77,6 +80,7 @@ impl Default for ModelConfig {
             reset: ResetState::Invalid,
             idc: false,
             dic: false,
+            cpu_coherence: false,
         }
     }
 }
@@ -137,6 +141,9 @@ pub struct Model {
     regimes: Vec<Regime>,
     regime_ids: HashMap<Regime, u16>,
     vcpus: Vec<VcpuState>,
+    /// CTR_EL0 and CLIDR_EL1 as the trace recorded them (coherence()).
+    ctr_el0: Option<u64>,
+    clidr_el1: Option<u64>,
     /// Global I-cache invalidation epoch (IC IALLU/IALLUIS invalidate every line).
     ic_epoch: u32,
     seq: u64,
@@ -175,6 +182,8 @@ impl Model {
             regimes: Vec::new(),
             regime_ids: HashMap::new(),
             vcpus: Vec::new(),
+            ctr_el0: None,
+            clidr_el1: None,
             ic_epoch: 0,
             seq: 0,
             log: HazardLog::default(),
@@ -298,7 +307,7 @@ impl Model {
             action: line::action_code(SideAction::Access { kind: a.kind, size: a.size }),
         };
         let first = a.pa >> self.line_shift;
-        let last = (a.pa + a.size.max(1) as u64 - 1) >> self.line_shift;
+        let last = a.pa.saturating_add(a.size.max(1) as u64 - 1) >> self.line_shift;
         let mut l = first;
         loop {
             let line_pa = l << self.line_shift;
@@ -307,7 +316,7 @@ impl Model {
             } else {
                 // The bytes of this line the access covers.
                 let lo = a.pa.max(line_pa) - line_pa;
-                let hi = (a.pa + a.size.max(1) as u64).min(line_pa + (1 << self.line_shift)) - line_pa;
+                let hi = a.pa.saturating_add(a.size.max(1) as u64).min(line_pa.saturating_add(1 << self.line_shift)) - line_pa;
                 let mask = byte_mask(lo, hi, self.mask_granule);
                 match a.kind {
                     AccessKind::Load => self.load(line_pa, &w, a.mem, mask),
@@ -392,7 +401,11 @@ impl Model {
                     },
                 }
             }
-            Event::SysReg(_) => {}
+            Event::SysReg(w) => match w.reg {
+                SysReg::CtrEl0 => self.ctr_el0 = Some(w.value),
+                SysReg::ClidrEl1 => self.clidr_el1 = Some(w.value),
+                _ => {}
+            },
             Event::Regime { vcpu, regime } => {
                 let id = self.intern_regime(regime);
                 self.vcpu(vcpu).regime = id;
@@ -583,6 +596,19 @@ impl Model {
         }
     }
 
+    /// The CPU's instruction-data coherence (R13): what the configuration forces, or (with `cpu_coherence`)
+    /// what CTR_EL0 and CLIDR_EL1 as recorded say. Effective IDC: CTR_EL0.IDC, or CLIDR_EL1.LoC = 0, or
+    /// CLIDR_EL1.LoUIS = LoUU = 0 (Arm ARM, CTR_EL0.IDC).
+    fn coherence(&self) -> (bool, bool) {
+        if !self.cfg.cpu_coherence {
+            return (self.cfg.idc, self.cfg.dic);
+        }
+        let ctr = self.ctr_el0.unwrap_or(0);
+        let idc_reg = ctr & (1 << 28) != 0
+            || self.clidr_el1.is_some_and(|c| (c >> 24) & 7 == 0 || ((c >> 21) & 7 == 0 && (c >> 27) & 7 == 0));
+        (self.cfg.idc || idc_reg, self.cfg.dic || ctr & (1 << 29) != 0)
+    }
+
     /// An instruction fetch of the bytes in `mask` of the line.
     fn fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         if self.fetched_pages.insert(line_pa >> PAGE_SHIFT) {
@@ -593,7 +619,7 @@ impl Model {
         }
         let epoch = self.ic_epoch;
         let cacheable = Self::inner(mem) != Cacheability::NonCacheable;
-        let (idc, dic) = (self.cfg.idc, self.cfg.dic);
+        let (idc, dic) = self.coherence();
         let line = self.line(line_pa);
         let (got, missing) = if !cacheable {
             (line.mem, "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable")
@@ -626,13 +652,16 @@ impl Model {
                 // A zeroing write of the whole block with the mapping's type.
                 let start = pa & !(len.max(1) as u64 - 1);
                 let mut l = start;
-                while l < start + len.max(self.cfg.line_size) as u64 {
+                while l < start.saturating_add(len.max(self.cfg.line_size) as u64) {
                     if self.owns(l) {
                         self.store(l, w, mem, u64::MAX);
                     } else {
                         self.note_page_only(l, mem);
                     }
-                    l += line_size;
+                    match l.checked_add(line_size) {
+                        Some(next) => l = next,
+                        None => break,
+                    }
                 }
             }
             _ if !self.owns(pa & !(line_size - 1)) => {}
@@ -697,7 +726,7 @@ impl Model {
     }
 
     fn hazard(&mut self, class: HazardClass, line_pa: u64, observer: &WriterRef, cause: &WriterRef, missing: &str) {
-        if self.suppressed.iter().any(|&(s, e)| line_pa < e && line_pa + self.cfg.line_size as u64 > s) {
+        if self.suppressed.iter().any(|&(s, e)| line_pa < e && line_pa.saturating_add(self.cfg.line_size as u64) > s) {
             return;
         }
         let mut class = class;
@@ -722,7 +751,7 @@ impl Model {
         let range_name = self
             .names
             .iter()
-            .find(|(s, e, _)| line_pa < *e && line_pa + self.cfg.line_size as u64 > *s)
+            .find(|(s, e, _)| line_pa < *e && line_pa.saturating_add(self.cfg.line_size as u64) > *s)
             .map(|(_, _, n)| n.clone());
         let h = Hazard {
             class,

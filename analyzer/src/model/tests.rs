@@ -243,6 +243,20 @@ fn idc_and_dic_relax_the_instruction_side_maintenance() {
     let mut t = T { m: Model::new(cfg(true, true)) };
     t.st(0x10, WB).fetch(0x40).st(0x20, WB).fetch(0x40);
     assert_eq!(t.found(), vec![]);
+    // From the CPU's registers as the trace recorded them, when asked to.
+    let sysreg = |t: &mut T, reg, value| t.m.feed(&Event::SysReg(crate::event::SysRegWrite { vcpu: 0, pc: 0, reg, value }));
+    for (ctr, clidr, cpu, expect_stale) in [
+        (0x8444_c004u64, 0x0a20_0023u64, true, true), // cortex-a72: IDC = DIC = 0
+        (0x8444_c004, 0x8200_0023, true, false),      // neoverse-n1 in QEMU: LoUU = LoUIS = 0, effective IDC
+        (0xb444_c004, 0x0200_0023, true, false),      // max: IDC = DIC = 1
+        (0xb444_c004, 0x0200_0023, false, true),      // ... but the portable rule unless asked
+    ] {
+        let mut t = T { m: Model::new(ModelConfig { cpu_coherence: cpu, ..Default::default() }) };
+        sysreg(&mut t, SysReg::CtrEl0, ctr);
+        sysreg(&mut t, SysReg::ClidrEl1, clidr);
+        t.st(0x10, WB).fetch(0x40);
+        assert_eq!(!t.found().is_empty(), expect_stale, "CTR_EL0 {ctr:#x} CLIDR_EL1 {clidr:#x} cpu_coherence {cpu}");
+    }
     // Non-cacheable fetches still read memory.
     let mut t = T { m: Model::new(cfg(true, true)) };
     t.st(0x10, WB);
@@ -345,4 +359,13 @@ fn suppressed_ranges_stay_silent() {
     t.m.suppress_range(LINE, 4096);
     t.st(0x10, WB).ld(0x20, NC);
     assert_eq!(t.found(), vec![]);
+}
+
+#[test]
+fn accesses_at_the_top_of_the_address_space_do_not_overflow() {
+    // The library API takes addresses from anyone; the trace reader rejects such PAs, the model copes.
+    let mut t = T::new(Mode::Precise);
+    t.m.feed(&Event::Access(Access { vcpu: 0, pc: 1, va: 0, pa: u64::MAX - 3, size: 8, kind: Store, mem: WB, mmio: false }));
+    t.m.feed(&Event::Access(Access { vcpu: 0, pc: 2, va: 0, pa: u64::MAX - 3, size: 8, kind: Load, mem: NC, mmio: false }));
+    assert_eq!(t.found(), vec![(DirtyBypass, 2, 1)]);
 }
