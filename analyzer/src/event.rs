@@ -228,10 +228,14 @@ pub enum SysReg {
     Ttbr1El2,
     VttbrEl2,
     VtcrEl2,
+    /// Read-only identification registers the model needs (instruction-data coherence, R13): recorded
+    /// once per vCPU when it starts, never written.
+    CtrEl0,
+    ClidrEl1,
 }
 
 impl SysReg {
-    pub const ALL: [SysReg; 13] = [
+    pub const ALL: [SysReg; 15] = [
         SysReg::SctlrEl1,
         SysReg::SctlrEl2,
         SysReg::HcrEl2,
@@ -245,6 +249,8 @@ impl SysReg {
         SysReg::Ttbr1El2,
         SysReg::VttbrEl2,
         SysReg::VtcrEl2,
+        SysReg::CtrEl0,
+        SysReg::ClidrEl1,
     ];
 
     pub fn name(self) -> &'static str {
@@ -262,6 +268,8 @@ impl SysReg {
             SysReg::Ttbr1El2 => "TTBR1_EL2",
             SysReg::VttbrEl2 => "VTTBR_EL2",
             SysReg::VtcrEl2 => "VTCR_EL2",
+            SysReg::CtrEl0 => "CTR_EL0",
+            SysReg::ClidrEl1 => "CLIDR_EL1",
         }
     }
 

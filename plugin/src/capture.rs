@@ -206,6 +206,10 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
         for reg in SysReg::ALL {
             if let Some(val) = rb.read(regs.sys[reg.code() as usize]) {
                 v.set_reg(reg, val);
+                // The CPU's cache geometry goes into the trace: the model derives CTR_EL0.IDC/DIC from it.
+                if matches!(reg, SysReg::CtrEl0 | SysReg::ClidrEl1) && ACTIVE.load(Ordering::Relaxed) {
+                    p.push(v, Record { kind: RecordKind::SysReg as u8, a: val, info: reg.code(), ..Default::default() });
+                }
             }
         }
         v.regbuf = Some(rb);

@@ -100,7 +100,7 @@ impl RegHandles {
                     h.x[n] = d.handle;
                 } else if name == "cpsr" {
                     h.cpsr = d.handle;
-                } else if let Some(r) = SysReg::ALL.iter().find(|r| r.name() == name) {
+                } else if let Some(r) = SysReg::ALL.iter().find(|r| r.name() == name || (name == "CLIDR" && **r == SysReg::ClidrEl1)) {
                     h.sys[r.code() as usize] = d.handle;
                 }
             }

@@ -44,6 +44,8 @@ impl Tracked {
             SysReg::Ttbr1El2 => self.ttbr1_el2 = v,
             SysReg::VttbrEl2 => self.vttbr_el2 = v,
             SysReg::VtcrEl2 => self.vtcr_el2 = v,
+            // Identification registers: recorded for the model, no effect on memory types.
+            SysReg::CtrEl0 | SysReg::ClidrEl1 => {}
         }
     }
 

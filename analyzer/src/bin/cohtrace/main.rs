@@ -94,6 +94,10 @@ enum Cmd {
         /// (Linux: "Instruction cache invalidation not required for I/D coherence").
         #[arg(long)]
         dic: bool,
+        /// Judge instruction fetches by the instruction-data coherence of the CPU the trace ran on (its
+        /// CTR_EL0 and CLIDR_EL1, recorded by the plugin) instead of the portable rule (IDC = DIC = 0).
+        #[arg(long)]
+        cpu_coherence: bool,
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
@@ -110,9 +114,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
-        Cmd::Analyze { trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, idc, dic } => {
+        Cmd::Analyze {
+            trace,
+            model,
+            format,
+            elf,
+            symbol_maps,
+            system_cache,
+            reset_state,
+            output,
+            threads,
+            idc,
+            dic,
+            cpu_coherence,
+        } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, (idc, dic))
+            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, (idc, dic, cpu_coherence))
         }
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
@@ -155,7 +172,7 @@ fn run_analyze(
     reset: ResetArg,
     output: Option<PathBuf>,
     threads: u32,
-    (idc, dic): (bool, bool),
+    (idc, dic, cpu_coherence): (bool, bool, bool),
 ) -> Result<u8> {
     let trace = open(&path)?;
     let mut syms = symbols::Symbols::default();
@@ -177,6 +194,7 @@ fn run_analyze(
         },
         idc,
         dic,
+        cpu_coherence,
         ..Default::default()
     };
     let total = trace.record_count();
