@@ -556,13 +556,15 @@ impl Model {
         // The I-cache may hold an old copy of any line of a page code was fetched from.
         let spec_icache = (speculative && self.fetched_page(line_pa)).then_some(self.ic_epoch);
         if inner == Cacheability::WriteBack {
+            let (line_size, granule) = (1u64 << self.line_shift, self.mask_granule);
             self.note_cacheable(line_pa);
             let line = self.line(line_pa);
             // Writing into a stale copy leaves a dirty line whose other bytes are stale: its write-back
             // will overwrite the newer data in memory.
             let base = if line.l1.present() { Some(line.l1.ver) } else if line.l2.present() { Some(line.l2.ver) } else { None };
             // Bytes this write covers are not clobbered: their newest data is this write's.
-            let clobbers = base.is_some_and(|v| line.stale_in(v, !mask));
+            let others = !mask & byte_mask(0, line_size, granule);
+            let clobbers = base.is_some_and(|v| line.stale_in(v, others));
             let victim = if clobbers { line.latest_by } else { WriterRef::default() };
             line.write_back(w, mask, spec_icache);
             if clobbers {
@@ -654,7 +656,7 @@ impl Model {
                 let mut l = start;
                 while l < start.saturating_add(len.max(self.cfg.line_size) as u64) {
                     if self.owns(l) {
-                        self.store(l, w, mem, u64::MAX);
+                        self.store(l, w, mem, byte_mask(0, line_size, self.mask_granule));
                     } else {
                         self.note_page_only(l, mem);
                     }
