@@ -52,7 +52,10 @@ fn replay(trace: &TraceFile, mut model: Model, progress: &mut dyn FnMut(u64)) ->
     events.replay(|vcpu, seq, r, following| {
         // Accesses are nearly all of a trace: straight from the record, no Event in between.
         if r.kind == RecordKind::Access as u8 {
-            model.access_at(seq, &access_of(r, vcpu));
+            let a = access_of(r, vcpu);
+            if !model.skip_foreign(a.pa, a.size, a.mem) {
+                model.access_at(seq, &a);
+            }
         } else if r.kind != RecordKind::MarkerArg as u8 {
             let args: Vec<Record> = if r.kind == RecordKind::Marker as u8 {
                 following.iter().take(3).map(|(_, a)| *a).collect()

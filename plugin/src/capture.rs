@@ -30,6 +30,8 @@ unsafe impl Sync for VcpuCell {}
 
 struct Plugin {
     opts: Options,
+    /// The translation cache answers hits on its own (no physical filters, tlb=on).
+    fast_path: bool,
     ext: Extension,
     vcpus: Box<[VcpuCell]>,
     /// More than one vCPU: records carry a global sequence number (one atomic increment per record).
@@ -166,7 +168,9 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
     let max_vcpus = unsafe { info.__bindgen_anon_1.system.max_vcpus }.max(1) as u32;
     let sink = sink::start(&opts, max_vcpus)?;
     let vcpus = (0..max_vcpus).map(|i| VcpuCell(UnsafeCell::new(Vcpu::new(i as u16, opts.buffer)))).collect();
+    let fast_path = opts.filters.is_empty() && opts.tlb == TlbMode::On;
     let plugin = Plugin {
+        fast_path,
         opts,
         ext,
         vcpus,
@@ -331,39 +335,60 @@ unsafe fn record_access(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo_t, vadd
     let va_page = vaddr >> 12;
     let slot = ptlb_index(va_page, meminfo);
     let generation = PTLB_GENERATION.load(Ordering::Relaxed);
-    let e = v.ptlb[slot];
-    let (pa, raw, shift, store) = if e.va_page == va_page && e.meminfo == meminfo && e.generation == generation && p.opts.tlb != TlbMode::Off {
-        let pa = e.pa_page | (vaddr & 0xfff);
-        if p.opts.tlb == TlbMode::Verify {
-            let mut real = 0u64;
-            let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut real) };
-            if raw != e.raw || real != pa {
-                v.ptlb_mismatches += 1;
-            }
-        }
-        (pa, e.raw, e.shift, e.store)
+    let e = &v.ptlb[slot];
+    let (pa, info, mem, regime) = if e.va_page == va_page && e.meminfo == meminfo && e.generation == generation && p.fast_path {
+        (e.pa_page | (vaddr & 0xfff), e.info, e.mem, e.regime)
     } else {
-        let mut pa = 0u64;
-        let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
-        if raw == 0 {
-            v.dropped += 1;
-            return;
+        match unsafe { translate_access(p, v, slot, generation, meminfo, vaddr) } {
+            Some(t) => t,
+            None => return,
         }
-        let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
-        let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
-        v.ptlb[slot] = PtlbEntry { va_page, meminfo, generation, pa_page: pa & !0xfff, raw, shift, store };
-        (pa, raw, shift, store)
     };
-    if p.filtered_out(pa) {
-        return;
+    if regime != v.current_regime {
+        p.ensure_regime(v, regime);
     }
+    p.push(v, Record { a: pa, b: vaddr, pc: insn.pc, insn: insn.id, seq: 0, kind: RecordKind::Access as u8, info, mem });
+}
+
+/// The hot path's miss: ask QEMU, classify, remember. Also every access when the fast path is off
+/// (physical filters, tlb=off, tlb=verify). `None`: not recorded (filtered out, or no TLB entry).
+#[cold]
+unsafe fn translate_access(
+    p: &Plugin,
+    v: &mut Vcpu,
+    slot: usize,
+    generation: u32,
+    meminfo: qemu_plugin_meminfo_t,
+    vaddr: u64,
+) -> Option<(u64, u8, u16, u64)> {
+    let mut pa = 0u64;
+    let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
+    if raw == 0 {
+        v.dropped += 1;
+        return None;
+    }
+    let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
+    let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
     let (mem, regime) = v.classify(raw, false);
-    p.ensure_regime(v, regime);
-    let mut r = Record::access(insn.id, insn.pc, vaddr, pa, shift, store, mem);
+    let mut info = Record::access(0, 0, 0, 0, shift, store, mem).info;
     if raw & ATTRS_MMIO != 0 {
-        r.info |= MMIO_BIT;
+        info |= MMIO_BIT;
     }
-    p.push(v, r);
+    let fresh = PtlbEntry { va_page: vaddr >> 12, meminfo, generation, pa_page: pa & !0xfff, regime, info, mem: mem.to_bits() };
+    let e = &mut v.ptlb[slot];
+    if p.opts.tlb == TlbMode::Verify
+        && e.va_page == fresh.va_page
+        && e.meminfo == meminfo
+        && e.generation == generation
+        && (e.pa_page, e.info, e.mem, e.regime) != (fresh.pa_page, fresh.info, fresh.mem, fresh.regime)
+    {
+        v.ptlb_mismatches += 1;
+    }
+    *e = fresh;
+    if p.filtered_out(pa) {
+        return None;
+    }
+    Some((pa, info, fresh.mem, regime))
 }
 
 /// Maintenance, MSR and marker instructions, before they execute (QEMU calls instruction callbacks first).
@@ -444,6 +469,10 @@ unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
                 let regime = v.tracked.regime_at_el(el).pack();
                 p.ensure_regime(v, regime);
                 let m = Marker { vcpu: v.index, pc: insn.pc, kind, args, name };
+                // A marker and its argument records go in one chunk (readers take the arguments from it).
+                if v.len + 5 > v.buf.len() {
+                    p.flush(v);
+                }
                 for r in marker_records(&m, insn.id) {
                     p.push(v, r);
                 }

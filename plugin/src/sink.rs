@@ -5,7 +5,7 @@ use crate::options::{OnHazard, Options};
 use cohtrace_analyzer::event::{Event, MarkerKind};
 use cohtrace_analyzer::model::{Model, ModelConfig};
 use cohtrace_analyzer::report;
-use cohtrace_analyzer::trace::record::record_to_event;
+use cohtrace_analyzer::trace::record::{access_of, record_to_event};
 use cohtrace_analyzer::trace::{Geometry, Header, Record, RecordKind, TraceWriter};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
@@ -55,6 +55,32 @@ struct Online {
 }
 
 impl Online {
+    /// Replays a chunk: straight through with one vCPU (records arrive in global order), through the
+    /// merge queues with several.
+    fn consume(&mut self, c: &Chunk) {
+        if self.multi {
+            self.push(c);
+            self.drain(false);
+            return;
+        }
+        let recs = &c.buf[..c.len];
+        for (i, r) in recs.iter().enumerate() {
+            let seq = c.base_seq + r.seq as u64;
+            if r.kind == RecordKind::Access as u8 {
+                // The hot case, without building an Event.
+                self.model.access_at(seq, &access_of(r, c.vcpu));
+                if !self.in_cases && self.model.hazards().len() > self.reported {
+                    self.report_new("hazard");
+                }
+            } else if r.kind != RecordKind::MarkerArg as u8 {
+                let following = &recs[i + 1..recs.len().min(i + 4)];
+                if let Some(ev) = record_to_event(r, following, c.vcpu, self.geometry) {
+                    self.feed_at(seq, &ev);
+                }
+            }
+        }
+    }
+
     fn push(&mut self, c: &Chunk) {
         let v = c.vcpu as usize;
         if self.queues.len() <= v {
@@ -100,15 +126,20 @@ impl Online {
                     }
                 }
             }
-            if let Some(ev) = record_to_event(&r, &args[..n], i as u16, self.geometry) {
-                self.feed(&ev);
+            if r.kind == RecordKind::Access as u8 {
+                self.model.access_at(seq, &access_of(&r, i as u16));
+                if !self.in_cases && self.model.hazards().len() > self.reported {
+                    self.report_new("hazard");
+                }
+            } else if let Some(ev) = record_to_event(&r, &args[..n], i as u16, self.geometry) {
+                self.feed_at(seq, &ev);
             }
         }
     }
 
-    fn feed(&mut self, ev: &Event) {
+    fn feed_at(&mut self, seq: u64, ev: &Event) {
         let case = self.model.test_case();
-        self.model.feed(ev);
+        self.model.feed_at(seq, ev);
         if let Event::Marker(m) = ev {
             match m.kind {
                 MarkerKind::Begin => {
@@ -241,8 +272,7 @@ fn run(rx: Receiver<Msg>, free: Sender<Box<[Record]>>, mut writer: Option<TraceW
                     error = Some(e.to_string());
                 }
                 if let Some(o) = online.as_mut() {
-                    o.push(&c);
-                    o.drain(false);
+                    o.consume(&c);
                 }
                 let _ = free.try_send(c.buf);
             }

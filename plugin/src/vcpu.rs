@@ -111,33 +111,35 @@ pub struct Vcpu {
     pub dropped: u64,
     pub regbuf: Option<RegBuf>,
     /// The plugin's own translation cache (see `Ptlb`).
-    pub ptlb: Box<[PtlbEntry; PTLB_ENTRIES]>,
+    pub ptlb: [PtlbEntry; PTLB_ENTRIES],
     pub ptlb_mismatches: u64,
 }
 
 /// Entries of the per-vCPU translation cache (direct-mapped).
 pub const PTLB_ENTRIES: usize = 256;
 
-/// One translation the plugin remembers: (VA page, memory-operation word) -> PA page, QEMU's attribute
-/// word, and the decoded size and direction. The memory-operation word holds the MMU index, so a
-/// translation regime change is a different key; everything else that changes translations (TLBI, and
-/// writes to the registers that select or shape the tables: TTBRx, VTTBR, TCR, VTCR, SCTLR, HCR, MAIR)
-/// bumps the global generation, which empties every vCPU's cache. Software that changes a live
-/// translation without TLB maintenance breaks the architecture's rules (break-before-make); QEMU's own
-/// TLB then also keeps the old translation until it happens to refill.
+/// One translation the plugin remembers: (VA page, memory-operation word) -> PA page, with what the
+/// access's record needs (size, direction, MMIO; effective memory type; regime). The memory-operation word
+/// holds the MMU index, so a translation regime change is a different key; everything else that changes
+/// translations or types (TLBI, and writes to TTBRx, VTTBR, TCR, VTCR, SCTLR, HCR, MAIR) bumps the global
+/// generation, which empties every vCPU's cache. Software that changes a live translation without TLB
+/// maintenance breaks the architecture's rules (break-before-make); QEMU's own TLB then also keeps the old
+/// translation until it happens to refill.
 #[derive(Clone, Copy, Debug)]
 pub struct PtlbEntry {
     pub va_page: u64,
     pub meminfo: u32,
     pub generation: u32,
     pub pa_page: u64,
-    pub raw: u64,
-    pub shift: u8,
-    pub store: bool,
+    pub regime: u64,
+    /// The record's info byte (log2 size, store, MMIO) and memory type.
+    pub info: u8,
+    pub mem: u16,
 }
 
 impl PtlbEntry {
-    const EMPTY: PtlbEntry = PtlbEntry { va_page: u64::MAX, meminfo: 0, generation: u32::MAX, pa_page: 0, raw: 0, shift: 0, store: false };
+    pub const EMPTY: PtlbEntry =
+        PtlbEntry { va_page: u64::MAX, meminfo: 0, generation: u32::MAX, pa_page: 0, regime: 0, info: 0, mem: 0 };
 }
 
 /// Multiplicative hash, top bits: a load and a store of the same page differ only in high bits of the
@@ -164,7 +166,7 @@ impl Vcpu {
             local_seq: 0,
             dropped: 0,
             regbuf: None,
-            ptlb: Box::new([PtlbEntry::EMPTY; PTLB_ENTRIES]),
+            ptlb: [PtlbEntry::EMPTY; PTLB_ENTRIES],
             ptlb_mismatches: 0,
         }
     }

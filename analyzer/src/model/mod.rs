@@ -306,8 +306,25 @@ impl Model {
             mem: a.mem.to_bits(),
             action: line::action_code(SideAction::Access { kind: a.kind, size: a.size }),
         };
+        // The common case: an access within one line of at most 64 bytes (one mask bit per byte).
+        let size = a.size.max(1) as u64;
+        let line_bytes = 1u64 << self.line_shift;
+        let off = a.pa & (line_bytes - 1);
+        if self.mask_granule == 0 && off + size <= line_bytes {
+            let line_pa = a.pa - off;
+            if !self.owns(line_pa) {
+                self.note_page_only(line_pa, a.mem);
+                return;
+            }
+            let mask = if size >= 64 { u64::MAX } else { ((1u64 << size) - 1) << off };
+            match a.kind {
+                AccessKind::Load => self.load(line_pa, &w, a.mem, mask),
+                AccessKind::Store => self.store(line_pa, &w, a.mem, mask),
+            }
+            return;
+        }
         let first = a.pa >> self.line_shift;
-        let last = a.pa.saturating_add(a.size.max(1) as u64 - 1) >> self.line_shift;
+        let last = a.pa.saturating_add(size - 1) >> self.line_shift;
         let mut l = first;
         loop {
             let line_pa = l << self.line_shift;
@@ -328,6 +345,22 @@ impl Model {
             }
             l += 1;
         }
+    }
+
+    /// For a sharded model: an access that lies in one line another shard judges only counts as
+    /// page-level evidence here (`true` when handled so). Lets a replay skip building the access.
+    #[inline(always)]
+    pub fn skip_foreign(&mut self, pa: u64, size: u32, mem: MemType) -> bool {
+        if self.shard_count == 1 {
+            return false;
+        }
+        let line_pa = pa >> self.line_shift << self.line_shift;
+        if pa.saturating_add(size.max(1) as u64 - 1) >> self.line_shift != pa >> self.line_shift || self.owns(line_pa) {
+            return false;
+        }
+        self.stats.accesses += 1;
+        self.note_page_only(line_pa, mem);
+        true
     }
 
     /// Another shard judges this line; the page-level evidence still counts here.
@@ -457,7 +490,7 @@ impl Model {
     }
 
     /// Index of a line's state, created on first use. Consecutive accesses mostly hit the same line.
-    #[inline]
+    #[inline(always)]
     fn line_index(&mut self, line_pa: u64) -> usize {
         if line_pa == self.last_line_pa {
             return self.last_line_idx;
@@ -502,6 +535,7 @@ impl Model {
 
     /// A read of the bytes in `mask` (a `byte_mask`) of the line: a hazard only if some of those bytes are
     /// stale in what it reads (a newer write to other bytes of the line is no hazard to it).
+    #[inline(always)]
     fn load(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         let inner = Self::inner(mem);
         let system_cache = self.cfg.system_cache && mem.outer().is_some_and(|o| o != Cacheability::NonCacheable);
@@ -550,6 +584,7 @@ impl Model {
     }
 
     /// A write of the bytes in `mask` of the line.
+    #[inline(always)]
     fn store(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         let inner = Self::inner(mem);
         let speculative = self.cfg.mode == Mode::Speculative;
