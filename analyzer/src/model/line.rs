@@ -181,7 +181,7 @@ impl Line {
     }
 
     /// A Write-Back write of the bytes in `mask`: the PE cache's copy becomes the newest version, dirty.
-    #[inline]
+    #[inline(always)]
     pub fn write_back(&mut self, w: &WriterRef, mask: u64, spec_icache: Option<u32>) {
         if let Some(epoch) = spec_icache {
             self.speculative_icache(epoch);

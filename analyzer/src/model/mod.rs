@@ -285,7 +285,7 @@ impl Model {
     }
 
     /// The hot path: one data access.
-    #[inline]
+    #[inline(always)]
     pub fn access_at(&mut self, seq: u64, a: &Access) {
         self.seq = seq;
         self.stats.accesses += 1;
