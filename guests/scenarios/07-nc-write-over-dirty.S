@@ -14,10 +14,7 @@
 
         glabel  scenario_main
         stp     x29, x30, [sp, #-16]!
-        mov64   x0, HCR_GUEST
-        bl      stage2_on
-        mov64   x0, SCTLR_EL1_ON
-        bl      el1_regime_on
+        guest_regimes_on                // stage 2 (HCR_GUEST) and the EL1 regime, MMU and caches on
         adr_l   x19, shared_buf
         mov64   x1, 0x0707070707070707
         glabel  el2_write
