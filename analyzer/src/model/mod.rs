@@ -350,8 +350,9 @@ impl Model {
     /// For a sharded model: an access that lies in one line another shard judges only counts as
     /// page-level evidence here (`true` when handled so). Lets a replay skip building the access.
     #[inline(always)]
-    pub fn skip_foreign(&mut self, pa: u64, size: u32, mem: MemType) -> bool {
-        if self.shard_count == 1 {
+    pub fn skip_foreign(&mut self, pa: u64, size: u32, mem: MemType, mmio: bool) -> bool {
+        // MMIO is not modelled at all (no page evidence either): the full path counts and skips it.
+        if self.shard_count == 1 || mmio {
             return false;
         }
         let line_pa = pa >> self.line_shift << self.line_shift;
