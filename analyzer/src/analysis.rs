@@ -1,9 +1,11 @@
-//! Replaying a trace through the model: the one loop the CLI, tests and benchmarks share.
+//! Replaying a trace file through the model, on one thread or line-sharded on several: what the CLI, tests
+//! and benchmarks call. Each record goes through `replay::feed_record`, as in the plugin's online mode.
 
 use crate::model::{Model, ModelConfig, ModelStats};
 use crate::report::HazardLog;
-use crate::trace::record::{access_of, record_to_event};
-use crate::trace::{Record, RecordKind, TraceFile};
+use crate::replay::feed_record;
+use crate::trace::record::marker_args;
+use crate::trace::{RecordKind, TraceFile};
 use crate::trace::reader::Damage;
 
 pub struct Analysis {
@@ -50,21 +52,11 @@ fn replay(trace: &TraceFile, mut model: Model, progress: &mut dyn FnMut(u64)) ->
     let mut n = 0u64;
     let geometry = trace.geometry();
     events.replay(|vcpu, seq, r, following| {
-        // Accesses are nearly all of a trace: straight from the record, no Event in between.
-        if r.kind == RecordKind::Access as u8 {
-            let a = access_of(r, vcpu);
-            if !model.skip_foreign(a.pa, a.size, a.mem, a.mmio) {
-                model.access_at(seq, &a);
-            }
-        } else if r.kind != RecordKind::MarkerArg as u8 {
-            let args: Vec<Record> = if r.kind == RecordKind::Marker as u8 {
-                following.iter().take(3).map(|(_, a)| *a).collect()
-            } else {
-                Vec::new()
-            };
-            if let Some(ev) = record_to_event(r, &args, vcpu, geometry) {
-                model.feed_at(seq, &ev);
-            }
+        if r.kind == RecordKind::Marker as u8 {
+            let (args, k) = marker_args(following.iter().map(|(_, a)| a));
+            feed_record(&mut model, geometry, vcpu, seq, r, &args[..k]);
+        } else {
+            feed_record(&mut model, geometry, vcpu, seq, r, &[]);
         }
         n += 1;
         if n & 0xf_ffff == 0 {

@@ -1,67 +1,12 @@
 //! The event vocabulary: what the plugin captures and the model consumes.
 //!
-//! This is the seam of the project: the model never knows whether events came from a trace file or a live
-//! plugin, and the plugin never knows how hazards are judged.
+//! `Event` is the library-level vocabulary (the drmemtrace "memref"): what harnesses feed the model and what
+//! tools print. The capture and replay hot paths use the fixed-size `trace::Record` instead and meet the
+//! model in one place, `replay::feed_record` (ARCHITECTURE.md, "Two levels").
 
 use crate::memtype::MemType;
 
-/// Which translation regime an access was made in (Arm ARM D8.1: EL1&0, EL2&0, EL2, EL3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RegimeKind {
-    #[default]
-    El10,
-    El20,
-    El2,
-    El3,
-}
-
-/// Exception level and address-space identifiers of the side of an access.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Regime {
-    pub el: u8,
-    pub kind: RegimeKind,
-    /// VMID of the EL1&0 regime when stage 2 is enabled; `None` otherwise.
-    pub vmid: Option<u16>,
-    /// ASID of the regime's stage 1 when it has ASIDs (EL1&0, EL2&0) and stage 1 is on.
-    pub asid: Option<u16>,
-    pub secure: bool,
-}
-
-impl Regime {
-    /// Packs into 48 bits for the trace: el(2) kind(2) secure(1) has_vmid(1) has_asid(1) | vmid(16) | asid(16).
-    pub fn pack(self) -> u64 {
-        let kind = match self.kind {
-            RegimeKind::El10 => 0,
-            RegimeKind::El20 => 1,
-            RegimeKind::El2 => 2,
-            RegimeKind::El3 => 3,
-        };
-        (self.el as u64 & 3)
-            | kind << 2
-            | (self.secure as u64) << 4
-            | (self.vmid.is_some() as u64) << 5
-            | (self.asid.is_some() as u64) << 6
-            | (self.vmid.unwrap_or(0) as u64) << 16
-            | (self.asid.unwrap_or(0) as u64) << 32
-    }
-
-    pub fn unpack(v: u64) -> Regime {
-        let kind = match (v >> 2) & 3 {
-            0 => RegimeKind::El10,
-            1 => RegimeKind::El20,
-            2 => RegimeKind::El2,
-            _ => RegimeKind::El3,
-        };
-        Regime {
-            el: (v & 3) as u8,
-            kind,
-            secure: v & (1 << 4) != 0,
-            vmid: (v & (1 << 5) != 0).then_some((v >> 16) as u16),
-            asid: (v & (1 << 6) != 0).then_some((v >> 32) as u16),
-        }
-    }
-}
+pub use crate::regime::{Regime, RegimeKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AccessKind {
@@ -112,7 +57,8 @@ pub enum CacheOp {
     IcIalluis,
     IcIallu,
     IcIvau,
-    /// Any TLBI; the payload is the instruction's op1:CRm:op2 (bits 18:5 of the encoding).
+    /// Any TLBI; the payload is the instruction's op2 (bits 2:0), CRm (6:3), op1 (9:7) and CRn[0] (11),
+    /// as `trace::codes::tlbi_payload` packs them.
     Tlbi(u16),
 }
 
@@ -153,46 +99,6 @@ impl CacheOp {
             CacheOp::IcIvau => "IC IVAU",
             CacheOp::Tlbi(_) => "TLBI",
         }
-    }
-
-    /// Dense code for the trace format; `Tlbi` carries its operand separately.
-    pub fn code(self) -> u8 {
-        match self {
-            CacheOp::DcIvac => 0,
-            CacheOp::DcIsw => 1,
-            CacheOp::DcCsw => 2,
-            CacheOp::DcCisw => 3,
-            CacheOp::DcZva => 4,
-            CacheOp::DcCvac => 5,
-            CacheOp::DcCvau => 6,
-            CacheOp::DcCvap => 7,
-            CacheOp::DcCvadp => 8,
-            CacheOp::DcCivac => 9,
-            CacheOp::IcIalluis => 10,
-            CacheOp::IcIallu => 11,
-            CacheOp::IcIvau => 12,
-            CacheOp::Tlbi(_) => 13,
-        }
-    }
-
-    pub fn from_code(code: u8, tlbi: u16) -> Option<CacheOp> {
-        Some(match code {
-            0 => CacheOp::DcIvac,
-            1 => CacheOp::DcIsw,
-            2 => CacheOp::DcCsw,
-            3 => CacheOp::DcCisw,
-            4 => CacheOp::DcZva,
-            5 => CacheOp::DcCvac,
-            6 => CacheOp::DcCvau,
-            7 => CacheOp::DcCvap,
-            8 => CacheOp::DcCvadp,
-            9 => CacheOp::DcCivac,
-            10 => CacheOp::IcIalluis,
-            11 => CacheOp::IcIallu,
-            12 => CacheOp::IcIvau,
-            13 => CacheOp::Tlbi(tlbi),
-            _ => return None,
-        })
     }
 }
 
@@ -272,14 +178,6 @@ impl SysReg {
             SysReg::ClidrEl1 => "CLIDR_EL1",
         }
     }
-
-    pub fn code(self) -> u8 {
-        SysReg::ALL.iter().position(|r| *r == self).unwrap_or(0) as u8
-    }
-
-    pub fn from_code(code: u8) -> Option<SysReg> {
-        SysReg::ALL.get(code as usize).copied()
-    }
 }
 
 /// A write to a tracked system register (the value written, after VHE redirection).
@@ -349,31 +247,5 @@ impl Event {
             Event::Regime { vcpu, .. } => *vcpu,
             Event::Marker(m) => m.vcpu,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regime_round_trips_through_pack() {
-        let cases = [
-            Regime { el: 1, kind: RegimeKind::El10, vmid: Some(7), asid: Some(0xbeef), secure: false },
-            Regime { el: 2, kind: RegimeKind::El2, vmid: None, asid: None, secure: false },
-            Regime { el: 0, kind: RegimeKind::El20, vmid: None, asid: Some(3), secure: true },
-        ];
-        for r in cases {
-            assert_eq!(Regime::unpack(r.pack()), r);
-        }
-    }
-
-    #[test]
-    fn cache_op_codes_round_trip() {
-        for code in 0..=13u8 {
-            let op = CacheOp::from_code(code, 0x123).unwrap();
-            assert_eq!(op.code(), code);
-        }
-        assert_eq!(CacheOp::from_code(14, 0), None);
     }
 }

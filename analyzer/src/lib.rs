@@ -27,6 +27,8 @@ pub mod analysis;
 pub mod event;
 pub mod memtype;
 pub mod model;
+pub mod regime;
+pub mod replay;
 pub mod report;
 pub mod trace;
 

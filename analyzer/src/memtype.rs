@@ -1,9 +1,10 @@
 //! Memory types and the rules that give an access its effective type.
 //!
-//! QEMU's softmmu TLB (with qemu-patches/) tells the plugin what stage 1 and stage 2 said when the entry was
-//! filled. The architecture then applies controls QEMU ignores or does not flush on: SCTLR_ELx.C/I, HCR_EL2.CD/ID,
-//! and the "stage 1 off" defaults. All of those rules live here, in one place, so the plugin, the tests and
-//! docs/model.md agree. References are to the Arm ARM (DDI 0487) sections named in docs/model.md.
+//! Arm ARM rules only: MAIR and stage-2 decoding, the stage 1 x stage 2 and FWB combinations, and the
+//! controls that override them (SCTLR_ELx.M/C/I, HCR_EL2.DC/CD/ID/FWB), in one place, so the plugin, the
+//! tests and docs/model.md agree. How QEMU's TLB reports an access (the patched QEMU's ABI) is the plugin's
+//! business (plugin/src/qemu_abi.rs); it hands these rules a `Translation`. References are to the Arm ARM
+//! (DDI 0487) sections named in docs/model.md.
 
 use std::fmt;
 
@@ -147,7 +148,7 @@ impl MemType {
 
     /// Inner cacheability (the PE caches up to the Point of Unification); `None` for Device or unknown.
     pub fn inner(self) -> Option<Cacheability> {
-        (!self.is_device() && self.is_known()).then(|| normal_nibble(self.attrs & 0xf))
+        (!self.is_device() && self.is_known()).then(|| self.inner_class())
     }
 
     /// Outer cacheability (caches beyond the PE, e.g. a system cache); `None` for Device or unknown.
@@ -158,11 +159,6 @@ impl MemType {
     /// Whether an access of this type may be looked up in and allocate into the PE's caches.
     pub fn inner_cacheable(self) -> bool {
         matches!(self.inner(), Some(Cacheability::WriteBack | Cacheability::WriteThrough))
-    }
-
-    /// Same type ignoring shareability (what matters for coherency between two mappings).
-    pub fn same_cacheability(self, other: MemType) -> bool {
-        self.attrs == other.attrs
     }
 
     /// Stage 1 x stage 2 combination without FEAT_S2FWB (Arm ARM D8.6.6, CombineS1S2Desc): Device wins over
@@ -190,10 +186,6 @@ impl MemType {
         } else {
             MemType::normal(Cacheability::NonCacheable, Cacheability::NonCacheable, self.sh)
         }
-    }
-
-    pub fn name(self) -> String {
-        self.to_string()
     }
 }
 
@@ -240,7 +232,7 @@ fn nibble(c: Cacheability) -> u8 {
 }
 
 /// One MAIR nibble of Normal memory: 0b0100 NC; 0b00RW and 0b10RW Write-Through; 0b01RW and 0b11RW Write-Back.
-fn normal_nibble(n: u8) -> Cacheability {
+const fn normal_nibble(n: u8) -> Cacheability {
     if n == 0b0100 {
         Cacheability::NonCacheable
     } else if n & 0b0100 == 0 {
@@ -336,67 +328,21 @@ pub struct Controls {
     pub hcr_el2: u64,
 }
 
-/// What the patched QEMU's TLB said about an access (`qemu_plugin_hwaddr_arm_attrs`, layout in
-/// qemu-patches/0002 and include/qemu/qemu-plugin.h of the patched tree).
+/// What the translation of an access said, in the architecture's terms: the stage-1 attribute byte (MAIR
+/// format; `None` when stage 1 is disabled), the stage-2 MemAttr[3:0] when a stage 2 applied, and the
+/// stage-1 shareability (SH encoding). The plugin builds it from what QEMU's TLB holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TlbAttrs {
-    /// QEMU's combined stage 1 x stage 2 byte (MAIR format).
-    pub combined: u8,
-    /// Stage 1 attributes before stage 2 (MAIR format); meaningless when `s1_disabled`.
-    pub s1: u8,
-    /// Stage 2 MemAttr[3:0] when a stage 2 applied.
+pub struct Translation {
+    pub s1: Option<u8>,
     pub s2: Option<u8>,
     pub sh: u8,
-    pub s1_disabled: bool,
-    pub fetch_fill: bool,
-    pub mmu_idx: u8,
-    pub mmio: bool,
-}
-
-pub const ATTRS_VALID: u64 = 1 << 63;
-pub const ATTRS_MMIO: u64 = 1 << 62;
-
-impl TlbAttrs {
-    pub fn decode(v: u64) -> Option<TlbAttrs> {
-        if v & ATTRS_VALID == 0 {
-            return None;
-        }
-        let s2 = (v >> 16) as u8;
-        let walk = (v >> 32) as u8;
-        Some(TlbAttrs {
-            combined: v as u8,
-            s1: (v >> 8) as u8,
-            s2: (s2 & 0x80 != 0).then_some(s2 & 0xf),
-            sh: ((v >> 24) & 3) as u8,
-            s1_disabled: walk & 1 != 0,
-            fetch_fill: walk & 2 != 0,
-            mmu_idx: (v >> 40) as u8,
-            mmio: v & ATTRS_MMIO != 0,
-        })
-    }
-}
-
-/// The regime an Arm MMU index belongs to (target/arm/mmuidx.h, QEMU 10.2: core indices 0..=21).
-pub fn regime_of_mmu_idx(idx: u8) -> Option<(crate::event::RegimeKind, u8)> {
-    use crate::event::RegimeKind::*;
-    Some(match idx {
-        0 | 1 => (El10, 0),
-        2..=4 => (El10, 1),
-        5 | 6 => (El20, 0),
-        7..=9 => (El20, 2),
-        10 | 11 => (El2, 2),
-        12 | 13 => (El3, 3),
-        14 => (El3, 0),
-        15 => (El3, 3),
-        _ => return None,
-    })
 }
 
 /// The effective memory type of an access (docs/model.md, "Effective memory type").
 ///
 /// `regime` is the translation regime of the access; `fetch` whether it is an instruction fetch.
-pub fn effective_memtype(tlb: &TlbAttrs, ctl: &Controls, regime: crate::event::RegimeKind, fetch: bool) -> MemType {
-    use crate::event::RegimeKind;
+pub fn effective_memtype(tlb: &Translation, ctl: &Controls, regime: crate::regime::RegimeKind, fetch: bool) -> MemType {
+    use crate::regime::RegimeKind;
     let el10 = regime == RegimeKind::El10;
     let sctlr = match regime {
         RegimeKind::El10 => ctl.sctlr_el1,
@@ -413,20 +359,18 @@ pub fn effective_memtype(tlb: &TlbAttrs, ctl: &Controls, regime: crate::event::R
     // the fetch's Normal attributes, and data through it must still be Device.
     let s1 = if el10 && hcr & HCR_DC != 0 {
         MemType::NORMAL_WB
-    } else if tlb.s1_disabled {
-        if !fetch {
-            MemType::DEVICE_NGNRNE
-        } else if sctlr & SCTLR_I != 0 {
-            MemType::NORMAL_WT.with_shareability(Shareability::OuterShareable)
-        } else {
-            MemType::NORMAL_NC
-        }
-    } else {
-        let t = MemType::from_mair(tlb.s1, sh);
+    } else if let Some(s1) = tlb.s1 {
+        let t = MemType::from_mair(s1, sh);
         // SCTLR_ELx.C = 0: data accesses to Normal memory of the regime are Non-cacheable; SCTLR.I likewise
         // for instruction fetches (Arm ARM D8.2.11). QEMU does not apply either.
         let enabled = if fetch { sctlr & SCTLR_I != 0 } else { sctlr & SCTLR_C != 0 };
         if enabled { t } else { t.without_caching() }
+    } else if !fetch {
+        MemType::DEVICE_NGNRNE
+    } else if sctlr & SCTLR_I != 0 {
+        MemType::NORMAL_WT.with_shareability(Shareability::OuterShareable)
+    } else {
+        MemType::NORMAL_NC
     };
 
     // Stage 2 applies to EL1&0 when the entry was filled with it on (HCR_EL2.VM; QEMU flushes on VM changes).
@@ -448,7 +392,29 @@ pub fn effective_memtype(tlb: &TlbAttrs, ctl: &Controls, regime: crate::event::R
     }
 }
 
+/// Inner cacheability by canonical attribute byte, Device and unknown as Non-cacheable: the one table the
+/// model's hot path uses (one load instead of decoding), built from `normal_nibble` as `inner()` is.
+static INNER_CLASS: [Cacheability; 256] = {
+    let mut t = [Cacheability::NonCacheable; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (hi, lo) = ((b >> 4) as u8, (b & 0xf) as u8);
+        if hi != 0 && b != UNKNOWN_ATTRS as usize {
+            // Normal memory; an inner nibble of 0 (FEAT_XS/MTE encodings) takes the outer one.
+            t[b] = normal_nibble(if lo == 0 { hi } else { lo });
+        }
+        b += 1;
+    }
+    t
+};
+
 impl MemType {
+    /// Inner cacheability with Device and unknown types as Non-cacheable (how the PE caches treat them).
+    #[inline(always)]
+    pub fn inner_class(self) -> Cacheability {
+        INNER_CLASS[self.attrs as usize]
+    }
+
     pub fn with_shareability(self, sh: Shareability) -> MemType {
         if self.is_device() || self.attrs == 0x44 {
             // Device and Normal iNC-oNC are always Outer Shareable.
@@ -462,12 +428,12 @@ impl MemType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::RegimeKind;
+    use crate::regime::RegimeKind;
 
     const ISH: Shareability = Shareability::InnerShareable;
 
-    fn tlb(s1: u8, s2: Option<u8>) -> TlbAttrs {
-        TlbAttrs { combined: 0, s1, s2, sh: 3, s1_disabled: false, fetch_fill: false, mmu_idx: 2, mmio: false }
+    fn tlb(s1: u8, s2: Option<u8>) -> Translation {
+        Translation { s1: Some(s1), s2, sh: 3 }
     }
 
     fn on(sctlr: u64) -> u64 {
@@ -490,6 +456,14 @@ mod tests {
         assert_eq!(mixed.inner(), Some(Cacheability::WriteBack));
         assert_eq!(mixed.outer(), Some(Cacheability::NonCacheable));
         assert_eq!(mixed.to_string(), "Normal-iWB-oNC");
+    }
+
+    #[test]
+    fn the_inner_class_table_agrees_with_inner() {
+        for b in 0..=255u8 {
+            let t = MemType::from_bits(b as u16 | 3 << 8);
+            assert_eq!(t.inner_class(), t.inner().unwrap_or(Cacheability::NonCacheable), "byte {b:#04x}");
+        }
     }
 
     #[test]
@@ -530,9 +504,8 @@ mod tests {
 
     #[test]
     fn mmu_off_data_is_device_even_through_a_fetch_filled_entry() {
-        let mut t = tlb(0x44, None);
-        t.s1_disabled = true;
-        t.fetch_fill = true;
+        // (QEMU's TLB entry was filled by a fetch and says 0x44; stage 1 is off.)
+        let t = Translation { s1: None, s2: None, sh: 3 };
         let ctl = Controls { sctlr_el2: SCTLR_I, ..Default::default() };
         assert_eq!(effective_memtype(&t, &ctl, RegimeKind::El2, false), MemType::DEVICE_NGNRNE);
         assert_eq!(effective_memtype(&t, &ctl, RegimeKind::El2, true).inner(), Some(Cacheability::WriteThrough));
@@ -542,14 +515,13 @@ mod tests {
 
     #[test]
     fn hcr_dc_makes_el10_stage1_write_back() {
-        let mut t = tlb(0x00, Some(0b1111));
-        t.s1_disabled = true;
+        let t = Translation { s1: None, s2: Some(0b1111), sh: 3 };
         let ctl = Controls { hcr_el2: HCR_VM | HCR_DC, ..Default::default() };
         assert_eq!(effective_memtype(&t, &ctl, RegimeKind::El10, false).attrs(), 0xff);
         // ...but not EL2's own regime.
         assert!(effective_memtype(&t, &ctl, RegimeKind::El2, false).is_device());
         // And stage 2 still combines: DC with a stage-2 NC gives NC.
-        let t2 = TlbAttrs { s2: Some(0b0101), ..t };
+        let t2 = Translation { s2: Some(0b0101), ..t };
         assert_eq!(effective_memtype(&t2, &ctl, RegimeKind::El10, false).attrs(), 0x44);
     }
 
@@ -569,7 +541,7 @@ mod tests {
         let mut t = tlb(0xff, Some(0b0110));
         let ctl = Controls { sctlr_el1: SCTLR_M, hcr_el2: HCR_VM | HCR_FWB, ..Default::default() };
         assert_eq!(effective_memtype(&t, &ctl, RegimeKind::El10, false).attrs(), 0xff);
-        t.s1_disabled = true;
+        t.s1 = None;
         assert_eq!(effective_memtype(&t, &ctl, RegimeKind::El10, false).attrs(), 0xff);
     }
 
@@ -591,29 +563,5 @@ mod tests {
         let t = tlb(0xff, None);
         let ctl = Controls { sctlr_el1: 0, sctlr_el2: on(0), hcr_el2: HCR_E2H | HCR_TGE };
         assert_eq!(effective_memtype(&t, &ctl, RegimeKind::El20, false).attrs(), 0xff);
-    }
-
-    #[test]
-    fn tlb_attrs_decode_the_patch_layout() {
-        let v = ATTRS_VALID | ATTRS_MMIO | 2u64 << 40 | 0b11u64 << 32 | 3u64 << 24 | 0x85u64 << 16 | 0xff << 8 | 0x44;
-        let t = TlbAttrs::decode(v).unwrap();
-        assert_eq!(t.combined, 0x44);
-        assert_eq!(t.s1, 0xff);
-        assert_eq!(t.s2, Some(0x5));
-        assert_eq!(t.sh, 3);
-        assert!(t.s1_disabled && t.fetch_fill && t.mmio);
-        assert_eq!(t.mmu_idx, 2);
-        assert_eq!(TlbAttrs::decode(0x44), None);
-        assert_eq!(TlbAttrs::decode(ATTRS_VALID).unwrap().s2, None);
-    }
-
-    #[test]
-    fn mmu_indices_map_to_regimes() {
-        assert_eq!(regime_of_mmu_idx(0), Some((RegimeKind::El10, 0)));
-        assert_eq!(regime_of_mmu_idx(3), Some((RegimeKind::El10, 1)));
-        assert_eq!(regime_of_mmu_idx(5), Some((RegimeKind::El20, 0)));
-        assert_eq!(regime_of_mmu_idx(8), Some((RegimeKind::El20, 2)));
-        assert_eq!(regime_of_mmu_idx(10), Some((RegimeKind::El2, 2)));
-        assert_eq!(regime_of_mmu_idx(17), None);
     }
 }

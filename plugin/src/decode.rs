@@ -1,9 +1,9 @@
 //! A64 decoding of the few instructions cohtrace must see at translation time: cache maintenance (QEMU
 //! raises no memory callback for them), TLBI, MSR to the registers that decide memory types and regimes,
-//! ERET, and the guest marker hint (docs/markers.md). Arm ARM C5.2 (system instruction encodings).
+//! and the guest marker hint (docs/markers.md). Arm ARM C5.2 (system instruction encodings).
 
 use cohtrace_analyzer::event::{CacheOp, MarkerKind, SysReg};
-use cohtrace_analyzer::trace::record::marker_from_code;
+use cohtrace_analyzer::trace::codes::tlbi_payload;
 
 /// A decoded instruction of interest; everything else is `None` from `decode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +13,6 @@ pub enum Decoded {
     /// MSR <sysreg>, Xt to a tracked register. `el12` marks the *_EL12 aliases (VHE: they name the EL1
     /// register from EL2); the plain *_EL1 encodings are redirected to EL2 when HCR_EL2.E2H is set at EL2.
     Msr { reg: SysReg, el12: bool, rt: u8 },
-    Eret,
     Marker(MarkerKind),
 }
 
@@ -22,15 +21,12 @@ pub enum Decoded {
 pub const MARKER_HINT_BASE: u32 = 0x70;
 
 pub fn decode(insn: u32) -> Option<Decoded> {
-    if insn == 0xd69f_03e0 || insn == 0xd69f_0bff || insn == 0xd69f_0fff {
-        return Some(Decoded::Eret); // ERET, ERETAA, ERETAB
-    }
     // HINT: 1101 0101 0000 0011 0010 CRm:op2 11111
     if insn & 0xffff_f01f == 0xd503_201f {
         // The marker hints are numbered like the trace's marker codes.
         let imm = (insn >> 5) & 0x7f;
         let code = u8::try_from(imm.checked_sub(MARKER_HINT_BASE)?).ok()?;
-        return marker_from_code(code).map(Decoded::Marker);
+        return MarkerKind::from_code(code).map(Decoded::Marker);
     }
     let rt = (insn & 0x1f) as u8;
     let op2 = (insn >> 5) & 7;
@@ -53,7 +49,7 @@ pub fn decode(insn: u32) -> Option<Decoded> {
             (0, 7, 1, 0) => CacheOp::IcIalluis,
             (0, 7, 5, 0) => CacheOp::IcIallu,
             (3, 7, 5, 1) => CacheOp::IcIvau,
-            (_, 8, _, _) | (_, 9, _, _) => CacheOp::Tlbi(((op1 << 7) | (crn & 1) << 11 | (crm << 3) | op2) as u16),
+            (_, 8, _, _) | (_, 9, _, _) => CacheOp::Tlbi(tlbi_payload(op1, crn, crm, op2)),
             _ => return None,
         };
         return Some(Decoded::Maintenance { op, rt });
@@ -165,8 +161,8 @@ mod tests {
     }
 
     #[test]
-    fn eret_and_markers() {
-        assert_eq!(decode(0xd69f03e0), Some(Decoded::Eret));
+    fn markers_and_other_hints() {
+        assert_eq!(decode(0xd69f03e0), None, "eret is not decoded: no callback needs it");
         assert_eq!(decode(0xd503201f), None, "nop");
         assert_eq!(decode(0xd503207f), None, "wfi");
         assert_eq!(decode(0xd503201f | MARKER_HINT_BASE << 5), Some(Decoded::Marker(MarkerKind::Begin)));

@@ -1,16 +1,20 @@
 //! cohtrace's QEMU TCG plugin: `qemu-system-aarch64 -plugin libcohtrace.so,out=trace.ctrace`.
 //!
-//! Install parses options and resolves the patched-QEMU extension; translation callbacks decode the
-//! instructions of interest and register plain `extern "C"` callbacks with a pointer to an interned,
-//! immutable instruction record; the per-access callback classifies the access and appends a fixed-size
-//! record to its vCPU's buffer; full buffers go to one writer thread (sink.rs). No callback lets a panic
-//! unwind into QEMU.
+//! One file per callback kind: `lifecycle` (install, vCPU start/idle, exit), `translate` (translation
+//! time: decode, register, record fetches), `access` (the per-access hot path), `sysinsn` (MSR,
+//! maintenance, markers); `state` holds the shared state and the push/flush every callback uses; `sink` is
+//! the writer thread. No callback lets a panic unwind into QEMU.
 
-mod capture;
+mod access;
 mod decode;
+mod lifecycle;
 mod options;
 mod qemu;
+mod qemu_abi;
 mod sink;
+mod state;
+mod sysinsn;
+mod translate;
 mod vcpu;
 
 use qemu_plugin_sys::{qemu_info_t, qemu_plugin_id_t};
@@ -31,7 +35,7 @@ pub(crate) fn guard<T>(what: &str, default: T, f: impl FnOnce() -> T) -> T {
                 .or_else(|| e.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             eprintln!("cohtrace: internal error in {what}: {msg}; capture stops");
-            capture::disable();
+            state::disable();
             default
         }
     }
@@ -55,7 +59,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
             .collect();
         // SAFETY: valid for the duration of this call.
         let info = unsafe { &*info };
-        match capture::install(id, info, &args) {
+        match lifecycle::install(id, info, &args) {
             Ok(()) => 0,
             Err(msg) => {
                 eprintln!("cohtrace: {msg}");

@@ -37,8 +37,8 @@ impl Extension {
         let mem_lookup = lookup(c"qemu_plugin_mem_arm_lookup");
         if attrs.is_null() || probe.is_null() || mem_lookup.is_null() {
             return Err("this QEMU lacks cohtrace's attribute API (qemu_plugin_hwaddr_arm_attrs, \
-                        qemu_plugin_probe_vaddr): build the patched QEMU with scripts/setup-qemu. \
-                        cohtrace does not guess memory attributes."
+                        qemu_plugin_probe_vaddr, qemu_plugin_mem_arm_lookup): build the patched QEMU with \
+                        scripts/setup-qemu. cohtrace does not guess memory attributes."
                 .into());
         }
         // SAFETY: the symbols come from qemu-patches/0002 with exactly these signatures.

@@ -5,7 +5,9 @@ use crate::options::{OnHazard, Options};
 use cohtrace_analyzer::event::{Event, MarkerKind};
 use cohtrace_analyzer::model::{Model, ModelConfig};
 use cohtrace_analyzer::report;
-use cohtrace_analyzer::trace::record::{access_of, record_to_event};
+use cohtrace_analyzer::replay::{Fed, feed_record};
+use cohtrace_analyzer::trace::merge::{Heads, Merge};
+use cohtrace_analyzer::trace::record::marker_args;
 use cohtrace_analyzer::trace::{Geometry, Header, Record, RecordKind, TraceWriter};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
@@ -31,18 +33,18 @@ pub enum Msg {
 pub struct Summary {
     pub records: u64,
     pub bytes: u64,
-    pub hazards: usize,
     pub error: Option<String>,
 }
 
 /// The online model with a merge of per-vCPU streams. With several vCPUs, records are replayed in global
-/// sequence order up to a watermark: every record more than 2 x MAX_LAG behind the global counter has been
-/// handed over (vCPUs flush when their oldest record is MAX_LAG behind, and when they go idle). Sync and
-/// the end of the run replay everything queued.
+/// sequence order up to the watermark the capture hands in (every record older than it has arrived). Sync
+/// and the end of the run replay everything queued.
 struct Online {
     model: Model,
     geometry: Geometry,
-    queues: Vec<VecDeque<(u64, Record)>>,
+    queues: Queues,
+    merge: Merge,
+    watermark: fn() -> u64,
     multi: bool,
     on_hazard: OnHazard,
     /// Hazards of the model's current log already printed.
@@ -54,9 +56,22 @@ struct Online {
     report_path: Option<std::path::PathBuf>,
 }
 
+/// One queue of (sequence number, record) per vCPU, waiting for the merge.
+struct Queues(Vec<VecDeque<(u64, Record)>>);
+
+impl Heads for Queues {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn head(&mut self, i: usize) -> Option<u64> {
+        self.0[i].front().map(|(s, _)| *s)
+    }
+}
+
 impl Online {
     /// Replays a chunk: straight through with one vCPU (records arrive in global order), through the
-    /// merge queues with several.
+    /// merge with several.
     fn consume(&mut self, c: &Chunk) {
         if self.multi {
             self.push(c);
@@ -65,81 +80,57 @@ impl Online {
         }
         let recs = &c.buf[..c.len];
         for (i, r) in recs.iter().enumerate() {
-            let seq = c.base_seq + r.seq as u64;
-            if r.kind == RecordKind::Access as u8 {
-                // The hot case, without building an Event.
-                self.model.access_at(seq, &access_of(r, c.vcpu));
-                if !self.in_cases && self.model.hazards().len() > self.reported {
-                    self.report_new("hazard");
-                }
-            } else if r.kind != RecordKind::MarkerArg as u8 {
-                let following = &recs[i + 1..recs.len().min(i + 4)];
-                if let Some(ev) = record_to_event(r, following, c.vcpu, self.geometry) {
-                    self.feed_at(seq, &ev);
-                }
-            }
+            let case = self.model.test_case();
+            let fed = feed_record(&mut self.model, self.geometry, c.vcpu, c.base_seq + r.seq as u64, r, &recs[i + 1..]);
+            self.after(fed, case);
         }
     }
 
     fn push(&mut self, c: &Chunk) {
         let v = c.vcpu as usize;
-        if self.queues.len() <= v {
-            self.queues.resize_with(v + 1, VecDeque::new);
+        let q = &mut self.queues.0;
+        if q.len() <= v {
+            q.resize_with(v + 1, VecDeque::new);
         }
-        let q = &mut self.queues[v];
-        for r in &c.buf[..c.len] {
-            q.push_back((c.base_seq + r.seq as u64, *r));
+        q[v].extend(c.buf[..c.len].iter().map(|r| (c.base_seq + r.seq as u64, *r)));
+        self.merge.refresh(q.len());
+    }
+
+    /// Replays queued records in global order: all of them, or (`all` false) those below the watermark.
+    fn drain(&mut self, all: bool) {
+        let below = (!all).then(|| (self.watermark)());
+        while let Some(i) = self.merge.next(&mut self.queues, below) {
+            let q = &mut self.queues.0[i];
+            let Some((seq, r)) = q.pop_front() else { break };
+            let (args, n) = if r.kind == RecordKind::Marker as u8 {
+                let got = marker_args(q.iter().map(|(_, a)| a));
+                q.drain(..got.1);
+                got
+            } else {
+                ([Record::default(); 3], 0)
+            };
+            let case = self.model.test_case();
+            let fed = feed_record(&mut self.model, self.geometry, i as u16, seq, &r, &args[..n]);
+            self.after(fed, case);
         }
     }
 
-    fn drain(&mut self, all: bool) {
-        let watermark = if all || !self.multi {
-            u64::MAX
-        } else {
-            crate::capture::SEQ.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(2 * crate::capture::MAX_LAG)
-        };
-        loop {
-            let mut best: Option<(usize, u64)> = None;
-            for (i, q) in self.queues.iter().enumerate() {
-                if let Some(&(s, _)) = q.front()
-                    && best.is_none_or(|(_, b)| s < b)
-                {
-                    best = Some((i, s));
-                }
-            }
-            let Some((i, seq)) = best else { return };
-            if seq >= watermark {
-                return;
-            }
-            let (_, r) = self.queues[i].pop_front().unwrap();
-            let mut args = [Record::default(); 3];
-            let mut n = 0;
-            if r.kind == RecordKind::Marker as u8 {
-                while n < args.len() {
-                    match self.queues[i].front() {
-                        Some(&(_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
-                            args[n] = a;
-                            n += 1;
-                            self.queues[i].pop_front();
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            if r.kind == RecordKind::Access as u8 {
-                self.model.access_at(seq, &access_of(&r, i as u16));
+    /// What a fed record means for the run: report new hazards, or act on a marker. `case` is the test
+    /// case that was open before the record.
+    #[inline]
+    fn after(&mut self, fed: Fed, case: Option<u64>) {
+        match fed {
+            Fed::Access => {
                 if !self.in_cases && self.model.hazards().len() > self.reported {
                     self.report_new("hazard");
                 }
-            } else if let Some(ev) = record_to_event(&r, &args[..n], i as u16, self.geometry) {
-                self.feed_at(seq, &ev);
             }
+            Fed::Event(ev) => self.after_event(&ev, case),
+            Fed::Nothing => {}
         }
     }
 
-    fn feed_at(&mut self, seq: u64, ev: &Event) {
-        let case = self.model.test_case();
-        self.model.feed_at(seq, ev);
+    fn after_event(&mut self, ev: &Event, case: Option<u64>) {
         if let Event::Marker(m) = ev {
             match m.kind {
                 MarkerKind::Begin => {
@@ -228,7 +219,9 @@ pub fn header(opts: &Options, vcpus: u32) -> Header {
 }
 
 /// Opens the trace (errors here stop QEMU at start) and starts the writer thread.
-pub fn start(opts: &Options, vcpus: u32) -> Result<Sink, String> {
+/// `watermark` says up to which sequence number every vCPU's records have been handed over (the capture's
+/// flush rule); the online model's merge of several vCPUs waits for it.
+pub fn start(opts: &Options, vcpus: u32, watermark: fn() -> u64) -> Result<Sink, String> {
     let writer = match &opts.out {
         Some(path) => {
             let f = File::create(path).map_err(|e| format!("option 'out': cannot create {}: {e}", path.display()))?;
@@ -239,7 +232,9 @@ pub fn start(opts: &Options, vcpus: u32) -> Result<Sink, String> {
     let online = (opts.model == crate::options::ModelMode::Online).then(|| Online {
         model: Model::new(ModelConfig { mode: opts.mode, line_size: opts.line, ..Default::default() }),
         geometry: Geometry { line_size: opts.line, zva_size: opts.zva },
-        queues: Vec::new(),
+        queues: Queues(Vec::new()),
+        merge: Merge::new(0),
+        watermark,
         multi: vcpus > 1,
         on_hazard: opts.on_hazard,
         reported: 0,
@@ -287,7 +282,6 @@ fn run(rx: Receiver<Msg>, free: Sender<Box<[Record]>>, mut writer: Option<TraceW
                 if let Some(o) = online.as_mut() {
                     o.drain(true);
                     o.report_new("end of run");
-                    summary.hazards = o.all.len();
                     o.write_report();
                 }
                 if let Some(w) = writer.take() {

@@ -2,10 +2,10 @@
 //! record buffer. Only the vCPU's own thread touches it (QEMU runs each vCPU's callbacks on its thread).
 
 use crate::qemu::RegBuf;
-use cohtrace_analyzer::event::{Regime, RegimeKind, SysReg};
-use cohtrace_analyzer::memtype::{
-    Controls, HCR_DC, HCR_E2H, HCR_TGE, HCR_VM, MemType, SCTLR_M, TlbAttrs, effective_memtype, regime_of_mmu_idx,
-};
+use crate::qemu_abi::{TlbAttrs, regime_of_mmu_idx};
+use cohtrace_analyzer::event::SysReg;
+use cohtrace_analyzer::memtype::{Controls, HCR_DC, HCR_E2H, HCR_TGE, HCR_VM, MemType, SCTLR_M, effective_memtype};
+use cohtrace_analyzer::regime::{Regime, RegimeKind};
 use cohtrace_analyzer::trace::Record;
 
 /// Registers whose values decide memory types (Controls) and regime identifiers (ASID, VMID).
@@ -200,7 +200,7 @@ impl Vcpu {
         let Some((kind, el)) = regime_of_mmu_idx(tlb.mmu_idx) else {
             return (MemType::UNKNOWN, self.current_regime);
         };
-        let mem = effective_memtype(&tlb, &self.tracked.ctl, kind, fetch);
+        let mem = effective_memtype(&tlb.translation(), &self.tracked.ctl, kind, fetch);
         (mem, self.tracked.regime(kind, el).pack())
     }
 }

@@ -7,26 +7,10 @@
 //! per access. docs/trace-format.md describes the bytes.
 
 use super::PA_LIMIT;
-use super::record::{NO_PA, Record, RecordKind};
+use super::codes::*;
+use super::record::Record;
 use super::varint::{self, Cursor, Truncated};
 use hashbrown::HashMap;
-
-pub const TAG_ACCESS_PREDICTED: u8 = 0;
-pub const TAG_ACCESS_INSN: u8 = 1;
-pub const TAG_ACCESS_FULL: u8 = 2;
-pub const TAG_FETCH: u8 = 3;
-pub const TAG_MAINTENANCE: u8 = 4;
-pub const TAG_SYSREG: u8 = 5;
-pub const TAG_REGIME: u8 = 6;
-pub const TAG_MARKER: u8 = 7;
-pub const TAG_MARKER_ARG: u8 = 8;
-/// Set on a tag when the record's sequence number is not the previous one plus one.
-pub const TAG_SEQ: u8 = 0x80;
-
-const FIELD_PA: u8 = 1;
-const FIELD_VA: u8 = 2;
-const FIELD_MEM: u8 = 4;
-const FIELD_INFO: u8 = 8;
 
 const NONE: u32 = u32::MAX;
 
@@ -230,9 +214,13 @@ impl ChunkEncoder {
 
     fn encode_one(&mut self, r: &Record, base_seq: u64, out: &mut Vec<u8>) {
         let seq = base_seq.wrapping_add(r.seq as u64);
-        let kind = match RecordKind::from_u8(r.kind) {
-            Some(k) => k,
-            None => return, // The plugin never writes one; a library caller's garbage is dropped.
+        let Some(kind) = RecordKind::from_u8(r.kind) else {
+            // A record that stands for nothing (RECORD_SKIPPED, or a library caller's garbage): an empty
+            // extension record of kind 0, so that the chunk's record count stays true.
+            self.seq_tag(TAG_EXTENSION, seq, out);
+            varint::put(out, 0);
+            varint::put(out, 0);
+            return;
         };
         if kind == RecordKind::Regime {
             self.seq_tag(TAG_REGIME, seq, out);
@@ -373,20 +361,6 @@ impl<'a> ChunkDecoder<'a> {
             Ok(self.pred.define(pc))
         } else {
             Err(DecodeError::BadInsn { at, id })
-        }
-    }
-
-    /// Decodes the whole remaining payload into `out` (appending). The fast path of a reader.
-    pub fn decode_all(&mut self, out: &mut Vec<(u64, Record)>) -> Result<(), DecodeError> {
-        loop {
-            if let Some(r) = self.predicted_access() {
-                out.push(r);
-                continue;
-            }
-            match self.next_record()? {
-                Some(r) => out.push(r),
-                None => return Ok(()),
-            }
         }
     }
 
@@ -544,6 +518,16 @@ impl<'a> ChunkDecoder<'a> {
                 r.a = self.cur.varint().map_err(t)?;
                 r.pc = self.marker_pc;
             }
+            TAG_EXTENSION => {
+                // A kind this reader does not know (codes::EXTENSIONS is empty so far): skip its bytes.
+                let _kind = self.cur.varint().map_err(t)?;
+                let len = self.cur.varint().map_err(t)?;
+                if len > self.cur.remaining() as u64 {
+                    return Err(DecodeError::Truncated { at });
+                }
+                self.cur.skip(len as usize);
+                r.kind = RECORD_SKIPPED;
+            }
             _ => return Err(DecodeError::BadTag { at, tag }),
         }
         if pa_out_of_range(&r) {
@@ -684,6 +668,35 @@ mod tests {
         for (i, ((_, b), a)) in back.iter().zip(&recs).enumerate() {
             assert!(same(a, b), "record {i}: {a:?} vs {b:?}");
         }
+    }
+
+    #[test]
+    fn an_unknown_extension_record_is_skipped_and_counted() {
+        // access, extension (kind 77, 3 bytes), access: a reader that does not know kind 77 goes on.
+        let a = access(1, 0x4010_0000, 0x4020_0000, false);
+        let mut enc = ChunkEncoder::new();
+        let mut first = Vec::new();
+        enc.encode(&[a], 0, &mut first);
+        let mut payload = first.clone();
+        payload.extend_from_slice(&[TAG_EXTENSION, 77, 3, 0xaa, 0xbb, 0xcc]);
+        payload.push(TAG_ACCESS_INSN);
+        payload.push(0); // instruction 0 again, its fields as predicted
+        let mut dec = ChunkDecoder::new(&payload, 0);
+        let got: Vec<(u64, Record)> = std::iter::from_fn(|| dec.next_record().unwrap()).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].1.kind, RECORD_SKIPPED);
+        assert_eq!(got[1].0, 1);
+        assert_eq!((got[2].1.kind, got[2].1.pc), (RecordKind::Access as u8, a.pc));
+        // One cut short is an error, not a skip past the end.
+        let mut cut = first.clone();
+        cut.extend_from_slice(&[TAG_EXTENSION, 77, 9, 0xaa]);
+        let mut dec = ChunkDecoder::new(&cut, 0);
+        assert!(dec.next_record().unwrap().is_some());
+        assert!(matches!(dec.next_record(), Err(DecodeError::Truncated { .. })));
+        // The encoder writes a record of no kind as an empty extension record, which round-trips.
+        let (_, back) = round_trip(&[a, Record { seq: 1, ..Default::default() }], 0);
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].1.kind, RECORD_SKIPPED);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! protected by a CRC-32, so a trace cut short by a killed QEMU reads up to its last whole chunk.
 
 pub mod codec;
+pub mod codes;
+pub mod merge;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod reader;
@@ -12,12 +14,10 @@ pub mod varint;
 pub mod writer;
 
 pub use reader::{TraceFile, TraceError};
-pub use record::{Geometry, Record, RecordKind};
+pub use codes::{CHUNK_END, CHUNK_EVENTS, CHUNK_MAGIC, FILE_MAGIC, FORMAT_VERSION, RecordKind};
+pub use record::{Geometry, Record};
 pub use writer::TraceWriter;
 
-pub const FILE_MAGIC: &[u8; 8] = b"COHTRACE";
-pub const FORMAT_VERSION: u16 = 1;
-pub const CHUNK_MAGIC: &[u8; 4] = b"CHNK";
 /// Fixed part of the file header: magic, version, line size, ZVA size, metadata length.
 pub const HEADER_FIXED: usize = 20;
 pub const CHUNK_HEADER: usize = 28;
@@ -29,9 +29,6 @@ pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 /// beyond (only a damaged or hostile trace has one), so every line and DC ZVA block an event touches lies
 /// inside the address space and nothing downstream overflows.
 pub const PA_LIMIT: u64 = 1 << 56;
-
-pub const CHUNK_EVENTS: u8 = 1;
-pub const CHUNK_END: u8 = 2;
 
 /// What the header says about the capture.
 #[derive(Clone, Debug, PartialEq, Eq)]

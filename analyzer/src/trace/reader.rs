@@ -3,14 +3,14 @@
 //! its byte offset; nothing here panics or allocates according to an untrusted length.
 
 use super::codec::{ChunkDecoder, DecodeError};
-use super::record::{Geometry, Record, RecordKind, record_to_event};
+use super::codes::RecordKind;
+use super::record::{Geometry, Record, marker_args, record_to_event};
 use super::{
     CHUNK_END, CHUNK_EVENTS, CHUNK_HEADER, CHUNK_MAGIC, EndSummary, FILE_MAGIC, FORMAT_VERSION, HEADER_FIXED, Header,
     MAX_META, MAX_PAYLOAD,
 };
+use super::merge::{Heads, Merge};
 use crate::event::Event;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -182,22 +182,13 @@ impl TraceFile {
         }
         // Decoded records held at once stay bounded however many streams there are (see BATCH_RECORDS).
         let batch_limit = (BATCH_RECORDS / streams.len().max(1)).clamp(MIN_BATCH, MAX_BATCH);
-        let mut ev = Events {
-            file: self,
-            streams,
-            heads: Vec::new(),
-            error: None,
-            stopped: false,
+        let merge = Merge::new(streams.len());
+        Events {
+            set: StreamSet { file: self, streams, error: None, stopped: false, batch_limit },
+            merge,
             geometry: self.geometry(),
-            batch_limit,
-            queue: None,
             last_stream: 0,
-        };
-        for i in 0..ev.streams.len() {
-            let h = ev.pull(i);
-            ev.heads.push(h);
         }
-        ev
     }
 
     /// Raw records of one chunk, for `cohtrace dump` and tests.
@@ -309,9 +300,6 @@ fn parse_end(p: &[u8]) -> EndSummary {
 const BATCH_RECORDS: usize = 1 << 20;
 const MIN_BATCH: usize = 16;
 const MAX_BATCH: usize = 64 * 1024;
-/// Up to this many streams the merge scans their heads; beyond, it keeps them in a heap.
-const SCAN_STREAMS: usize = 8;
-
 struct Stream<'t> {
     vcpu: u16,
     chunks: Vec<usize>,
@@ -325,45 +313,47 @@ struct Stream<'t> {
     decoded: usize,
 }
 
-/// Events of a trace in global order. Stops at the first chunk whose payload does not decode; `error()`
-/// then says where.
-pub struct Events<'t> {
+/// The streams of a trace, one per vCPU, each decoding its chunks a batch at a time.
+struct StreamSet<'t> {
     file: &'t TraceFile,
     streams: Vec<Stream<'t>>,
-    heads: Vec<Option<(u64, Record)>>,
     error: Option<Damage>,
     /// Set at the first damage: no further chunk is decoded, in any stream (merging without the broken
     /// stream would reorder events).
     stopped: bool,
-    geometry: Geometry,
     batch_limit: usize,
-    /// `next_record`'s merge heap (more than SCAN_STREAMS streams): (head sequence number, stream).
-    queue: Option<BinaryHeap<Reverse<(u64, usize)>>>,
+}
+
+/// Events of a trace in global order. Stops at the first chunk whose payload does not decode; `error()`
+/// then says where. `replay` is the fast way through; `next_record` and the iterator read one at a time.
+pub struct Events<'t> {
+    set: StreamSet<'t>,
+    merge: Merge,
+    geometry: Geometry,
     /// The stream of the record `next_record` returned last.
     last_stream: usize,
 }
 
-impl<'t> Events<'t> {
-    pub fn error(&self) -> Option<&Damage> {
-        self.error.as_ref()
+impl Heads for StreamSet<'_> {
+    fn count(&self) -> usize {
+        self.streams.len()
     }
 
-    /// Next record of stream `i`, decoding its next chunk as needed.
     #[inline]
-    fn pull(&mut self, i: usize) -> Option<(u64, Record)> {
-        loop {
-            let s = &mut self.streams[i];
-            if s.pos < s.batch.len() {
-                let r = s.batch[s.pos];
-                s.pos += 1;
-                return Some(r);
-            }
-            if !self.load_chunk(i) {
-                return None;
-            }
+    fn head(&mut self, i: usize) -> Option<u64> {
+        let s = &self.streams[i];
+        if s.pos < s.batch.len() {
+            return Some(s.batch[s.pos].0);
         }
+        if self.load_chunk(i) {
+            let s = &self.streams[i];
+            return s.batch.get(s.pos).map(|r| r.0);
+        }
+        None
     }
+}
 
+impl<'t> StreamSet<'t> {
     /// Decodes the next batch of stream `i` (from its current chunk, else its next one); false when the
     /// stream is done (or stopped). A true return brings at least one record unless the batch ran into damage.
     #[cold]
@@ -395,7 +385,7 @@ impl<'t> Events<'t> {
             let Some(dec) = s.dec.as_mut() else { return false };
             // Ok(true): the chunk has more records; Ok(false): it is done.
             let mut result = dec.decode_up_to(&mut s.batch, limit).map_err(|e| e.to_string());
-            // A marker's arguments stay in the batch with it (`replay` hands them over as `following`): the
+            // A marker's arguments stay in the batch with it (the driver takes them from `following`): the
             // batch ends on a record that is neither (or, in a hostile run of them, at twice the limit).
             for _ in 0..limit {
                 match (&result, s.batch.last()) {
@@ -431,163 +421,64 @@ impl<'t> Events<'t> {
             // An empty chunk (or an empty tail): on to the next one.
         }
     }
+}
 
-    /// Whether stream `i` has a record at its position, decoding its next batch if needed.
-    #[inline]
-    fn ready(&mut self, i: usize) -> bool {
-        let s = &self.streams[i];
-        s.pos < s.batch.len() || (self.load_chunk(i) && !self.streams[i].batch.is_empty())
+impl<'t> Events<'t> {
+    pub fn error(&self) -> Option<&Damage> {
+        self.set.error.as_ref()
     }
 
     /// Calls `f(vcpu, seq, record, following)` for every record in global order, where `following` are
     /// the records after it in its chunk (a marker's arguments are there). The fast way through a trace;
     /// use it on a fresh `Events` instead of the iterator.
     pub fn replay(&mut self, mut f: impl FnMut(u16, u64, &Record, &[(u64, Record)])) {
-        // Undo the look-ahead `new` did: each head is the record before its stream's position.
-        for (i, h) in self.heads.iter_mut().enumerate() {
-            if h.take().is_some() {
-                self.streams[i].pos -= 1;
-            }
-        }
-        if self.streams.len() == 1 {
-            let vcpu = self.streams[0].vcpu;
+        let set = &mut self.set;
+        if set.streams.len() == 1 {
+            // One stream is already in order: straight through its batches.
+            let vcpu = set.streams[0].vcpu;
             loop {
-                let s = &self.streams[0];
+                let s = &set.streams[0];
                 for k in s.pos..s.batch.len() {
                     let (seq, r) = &s.batch[k];
                     f(vcpu, *seq, r, &s.batch[k + 1..]);
                 }
-                let n = self.streams[0].batch.len();
-                self.streams[0].pos = n;
-                if !self.load_chunk(0) {
+                let n = set.streams[0].batch.len();
+                set.streams[0].pos = n;
+                if !set.load_chunk(0) {
                     return;
                 }
             }
         }
-        if self.streams.len() > SCAN_STREAMS {
-            // Many streams: a heap of (head sequence number, stream); ties go to the lower stream, as below.
-            let mut heap = BinaryHeap::with_capacity(self.streams.len());
-            for i in 0..self.streams.len() {
-                if self.ready(i) {
-                    let s = &self.streams[i];
-                    heap.push(Reverse((s.batch[s.pos].0, i)));
-                }
-            }
-            while let Some(Reverse((seq, i))) = heap.pop() {
-                let s = &mut self.streams[i];
-                let k = s.pos;
-                s.pos += 1;
-                let s = &self.streams[i];
-                f(s.vcpu, seq, &s.batch[k].1, &s.batch[k + 1..]);
-                if self.ready(i) {
-                    let s = &self.streams[i];
-                    heap.push(Reverse((s.batch[s.pos].0, i)));
-                }
-            }
-            return;
-        }
-        loop {
-            let mut best = usize::MAX;
-            let mut best_seq = u64::MAX;
-            for i in 0..self.streams.len() {
-                if !self.ready(i) {
-                    continue;
-                }
-                let s = &self.streams[i];
-                let seq = s.batch[s.pos].0;
-                if seq < best_seq || best == usize::MAX {
-                    best = i;
-                    best_seq = seq;
-                }
-            }
-            if best == usize::MAX {
-                return;
-            }
-            let s = &mut self.streams[best];
+        while let Some(i) = self.merge.next(set, None) {
+            let s = &mut set.streams[i];
             let k = s.pos;
             s.pos += 1;
-            let s = &self.streams[best];
-            f(s.vcpu, best_seq, &s.batch[k].1, &s.batch[k + 1..]);
+            let s = &set.streams[i];
+            f(s.vcpu, s.batch[k].0, &s.batch[k].1, &s.batch[k + 1..]);
         }
     }
 
-    /// The next record in global order with its vCPU.
+    /// The next record in global order with its vCPU and sequence number.
     #[inline]
     pub fn next_record(&mut self) -> Option<(u16, u64, Record)> {
-        let i = if self.heads.len() == 1 {
-            0
-        } else if self.heads.len() > SCAN_STREAMS {
-            self.next_in_queue()?
-        } else {
-            let mut best = usize::MAX;
-            let mut best_seq = u64::MAX;
-            for (i, h) in self.heads.iter().enumerate() {
-                if let Some((seq, _)) = h
-                    && (*seq < best_seq || best == usize::MAX)
-                {
-                    best = i;
-                    best_seq = *seq;
-                }
-            }
-            if best == usize::MAX {
-                return None;
-            }
-            best
-        };
-        let head = self.heads.get_mut(i)?.take()?;
-        let next = self.pull(i);
-        self.heads[i] = next;
-        if let (Some(q), Some((seq, _))) = (self.queue.as_mut(), next) {
-            q.push(Reverse((seq, i)));
-        }
+        let i = self.merge.next(&mut self.set, None)?;
+        let s = &mut self.set.streams[i];
+        let (seq, r) = s.batch[s.pos];
+        s.pos += 1;
         self.last_stream = i;
-        Some((self.streams[i].vcpu, head.0, head.1))
+        Some((s.vcpu, seq, r))
     }
 
-    /// The stream whose head comes next, from the merge heap. `event_of` may move a head on (a marker takes
-    /// its arguments) without telling the heap: an entry whose sequence number is no longer its stream's
-    /// head is put back with the head's.
-    fn next_in_queue(&mut self) -> Option<usize> {
-        let heads = &self.heads;
-        let q = self.queue.get_or_insert_with(|| {
-            heads.iter().enumerate().filter_map(|(i, h)| h.map(|(seq, _)| Reverse((seq, i)))).collect()
-        });
-        loop {
-            let Reverse((seq, i)) = q.pop()?;
-            match self.heads[i] {
-                Some((s, _)) if s == seq => return Some(i),
-                Some((s, _)) => q.push(Reverse((s, i))),
-                None => {}
-            }
-        }
-    }
-}
-
-impl Events<'_> {
-    /// The event a record read with `next_record` stands for; a marker takes its argument records from
-    /// its stream. `None` for records that are not events on their own.
+    /// The event a record read with `next_record` stands for; a marker takes its argument records (which
+    /// follow it in its stream's batch). `None` for records that are not events on their own.
     pub fn event_of(&mut self, vcpu: u16, r: &Record) -> Option<Event> {
-        if r.kind == RecordKind::Marker as u8 {
-            let i = match self.streams.get(self.last_stream) {
-                Some(s) if s.vcpu == vcpu => self.last_stream,
-                _ => self.streams.iter().position(|s| s.vcpu == vcpu)?,
-            };
-            let mut args = [Record::default(); 3];
-            let mut n = 0;
-            while n < args.len() {
-                match self.heads[i] {
-                    Some((_, a)) if a.kind == RecordKind::MarkerArg as u8 => {
-                        args[n] = a;
-                        n += 1;
-                        let next = self.pull(i);
-                        self.heads[i] = next;
-                    }
-                    _ => break,
-                }
-            }
-            return record_to_event(r, &args[..n], vcpu, self.geometry);
+        if r.kind != RecordKind::Marker as u8 {
+            return record_to_event(r, &[], vcpu, self.geometry);
         }
-        record_to_event(r, &[], vcpu, self.geometry)
+        let s = self.set.streams.get_mut(self.last_stream).filter(|s| s.vcpu == vcpu)?;
+        let (args, n) = marker_args(s.batch[s.pos..].iter().map(|(_, a)| a));
+        s.pos += n;
+        record_to_event(r, &args[..n], vcpu, self.geometry)
     }
 }
 

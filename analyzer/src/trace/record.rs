@@ -1,43 +1,13 @@
 //! The fixed-size capture record: what the plugin's hot path writes into its per-vCPU buffer and what the
 //! trace encoder consumes. 40 bytes, no pointers, `Copy`, so buffers are plain arrays that can be recycled.
 
-use crate::event::{
-    Access, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite,
-};
+use super::codes::{INFO_MMIO, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind};
+use crate::event::{Access, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite};
 use crate::memtype::MemType;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RecordKind {
-    Access = 1,
-    Fetch = 2,
-    Maintenance = 3,
-    SysReg = 4,
-    Regime = 5,
-    Marker = 6,
-    /// Third argument of the preceding Marker record.
-    MarkerArg = 7,
-}
-
-impl RecordKind {
-    pub fn from_u8(v: u8) -> Option<RecordKind> {
-        Some(match v {
-            1 => RecordKind::Access,
-            2 => RecordKind::Fetch,
-            3 => RecordKind::Maintenance,
-            4 => RecordKind::SysReg,
-            5 => RecordKind::Regime,
-            6 => RecordKind::Marker,
-            7 => RecordKind::MarkerArg,
-            _ => return None,
-        })
-    }
-}
-
-/// `a` of a by-VA maintenance record whose VA did not translate.
-pub const NO_PA: u64 = u64::MAX;
-
 /// One captured event. Field use by kind:
+///
+/// Kind 0 (`codes::RECORD_SKIPPED`) is a record that stands for nothing (an unknown extension record).
 ///
 /// | kind        | a                 | b        | info                        | mem  |
 /// |-------------|-------------------|----------|-----------------------------|------|
@@ -64,10 +34,6 @@ pub struct Record {
     pub mem: u16,
 }
 
-pub const STORE_BIT: u8 = 0x80;
-pub const MMIO_BIT: u8 = 0x40;
-const SIZE_MASK: u8 = 0x0f;
-
 impl Record {
     #[inline(always)]
     pub fn access(insn: u32, pc: u64, va: u64, pa: u64, size_log2: u8, store: bool, mem: MemType) -> Record {
@@ -78,7 +44,7 @@ impl Record {
             insn,
             seq: 0,
             kind: RecordKind::Access as u8,
-            info: (size_log2 & SIZE_MASK) | if store { STORE_BIT } else { 0 },
+            info: (size_log2 & INFO_SIZE_MASK) | if store { INFO_STORE } else { 0 },
             mem: mem.to_bits(),
         }
     }
@@ -98,7 +64,7 @@ impl Record {
                     a.mem,
                 );
                 if a.mmio {
-                    r.info |= MMIO_BIT;
+                    r.info |= INFO_MMIO;
                 }
                 return vec![r];
             }
@@ -144,7 +110,7 @@ pub fn marker_records(m: &Marker, insn: u32) -> Vec<Record> {
         a: m.args[1],
         pc: m.pc,
         insn,
-        info: marker_code(m.kind),
+        info: m.kind.code(),
         ..Default::default()
     };
     let arg = |a: u64| Record { kind: RecordKind::MarkerArg as u8, a, insn, pc: m.pc, ..Default::default() };
@@ -156,25 +122,20 @@ pub fn marker_records(m: &Marker, insn: u32) -> Vec<Record> {
     v
 }
 
-pub fn marker_code(k: MarkerKind) -> u8 {
-    match k {
-        MarkerKind::Begin => 0,
-        MarkerKind::End => 1,
-        MarkerKind::NameRange => 2,
-        MarkerKind::Suppress => 3,
-        MarkerKind::Check => 4,
+/// The marker arguments among `following` (at most three), copied out of a stream whose records are
+/// stored with their sequence numbers.
+#[inline]
+pub fn marker_args<'a>(following: impl Iterator<Item = &'a Record>) -> ([Record; 3], usize) {
+    let mut args = [Record::default(); 3];
+    let mut n = 0;
+    for a in following.take(3) {
+        if a.kind != RecordKind::MarkerArg as u8 {
+            break;
+        }
+        args[n] = *a;
+        n += 1;
     }
-}
-
-pub fn marker_from_code(c: u8) -> Option<MarkerKind> {
-    Some(match c {
-        0 => MarkerKind::Begin,
-        1 => MarkerKind::End,
-        2 => MarkerKind::NameRange,
-        3 => MarkerKind::Suppress,
-        4 => MarkerKind::Check,
-        _ => return None,
-    })
+    (args, n)
 }
 
 /// Sizes the trace header records, needed to turn records back into events.
@@ -198,10 +159,10 @@ pub fn access_of(r: &Record, vcpu: u16) -> Access {
         pc: r.pc,
         va: r.b,
         pa: r.a,
-        size: 1u32 << (r.info & SIZE_MASK).min(6),
-        kind: if r.info & STORE_BIT != 0 { AccessKind::Store } else { AccessKind::Load },
+        size: 1u32 << (r.info & INFO_SIZE_MASK).min(6),
+        kind: if r.info & INFO_STORE != 0 { AccessKind::Store } else { AccessKind::Load },
         mem: MemType::from_bits(r.mem),
-        mmio: r.info & MMIO_BIT != 0,
+        mmio: r.info & INFO_MMIO != 0,
     }
 }
 
@@ -236,7 +197,7 @@ pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) ->
             for (i, w) in extra.take(2).enumerate() {
                 name[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
             }
-            Event::Marker(Marker { vcpu, pc: r.pc, kind: marker_from_code(r.info)?, args: [r.b, r.a, arg2], name })
+            Event::Marker(Marker { vcpu, pc: r.pc, kind: MarkerKind::from_code(r.info)?, args: [r.b, r.a, arg2], name })
         }
         RecordKind::MarkerArg => return None,
     })

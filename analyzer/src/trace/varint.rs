@@ -46,6 +46,10 @@ impl<'a> Cursor<'a> {
         self.buf.get(self.pos).copied()
     }
 
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     #[inline(always)]
     pub fn skip(&mut self, n: usize) {
         self.pos += n;

@@ -1,0 +1,378 @@
+//! Every number the trace format puts on disk, in one frozen table (docs/trace-format.md lists the same
+//! values, and the tests below pin each one to that page).
+//!
+//! Frozen means: a value here never changes meaning. The format grows in two ways only:
+//! - **a new record kind an old reader can skip**: an extension record (`TAG_EXTENSION`, a new `EXT_*`
+//!   kind, a length and that many bytes). A reader delivers an extension kind it does not know as an empty
+//!   record (`RECORD_SKIPPED`) and goes on;
+//! - **anything an old reader cannot skip** (a new tag, a changed field): `FORMAT_VERSION` goes up, and a
+//!   reader refuses a newer version by name (`TraceError::UnsupportedVersion`).
+//!
+//! Traces recorded with version 1 read with every later reader.
+
+use crate::event::{CacheOp, MarkerKind, SysReg};
+use crate::regime::{Regime, RegimeKind};
+
+pub const FILE_MAGIC: &[u8; 8] = b"COHTRACE";
+pub const FORMAT_VERSION: u16 = 1;
+pub const CHUNK_MAGIC: &[u8; 4] = b"CHNK";
+pub const CHUNK_EVENTS: u8 = 1;
+pub const CHUNK_END: u8 = 2;
+
+/// Kinds of the fixed-size capture record (`Record::kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RecordKind {
+    Access = 1,
+    Fetch = 2,
+    Maintenance = 3,
+    SysReg = 4,
+    Regime = 5,
+    Marker = 6,
+    /// Third argument of the preceding Marker record (and a NameRange's name).
+    MarkerArg = 7,
+}
+
+/// `Record::kind` of a record that stands for nothing: an extension record this reader does not know.
+pub const RECORD_SKIPPED: u8 = 0;
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 7] = [
+        RecordKind::Access,
+        RecordKind::Fetch,
+        RecordKind::Maintenance,
+        RecordKind::SysReg,
+        RecordKind::Regime,
+        RecordKind::Marker,
+        RecordKind::MarkerArg,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|k| *k as u8 == v)
+    }
+}
+
+// Chunk payload tags (low 7 bits of a record's first byte).
+pub const TAG_ACCESS_PREDICTED: u8 = 0;
+pub const TAG_ACCESS_INSN: u8 = 1;
+pub const TAG_ACCESS_FULL: u8 = 2;
+pub const TAG_FETCH: u8 = 3;
+pub const TAG_MAINTENANCE: u8 = 4;
+pub const TAG_SYSREG: u8 = 5;
+pub const TAG_REGIME: u8 = 6;
+pub const TAG_MARKER: u8 = 7;
+pub const TAG_MARKER_ARG: u8 = 8;
+/// varint(extension kind), varint(length), then that many bytes.
+pub const TAG_EXTENSION: u8 = 9;
+/// Set on a tag when the record's sequence number is not the previous one plus one.
+pub const TAG_SEQ: u8 = 0x80;
+
+/// Every tag with the record it codes, as docs/trace-format.md's tag table lists them.
+pub const TAGS: [(u8, &str); 10] = [
+    (TAG_ACCESS_PREDICTED, "access, all predicted"),
+    (TAG_ACCESS_INSN, "access, fields predicted"),
+    (TAG_ACCESS_FULL, "access"),
+    (TAG_FETCH, "instruction fetch of a line"),
+    (TAG_MAINTENANCE, "cache/TLB maintenance"),
+    (TAG_SYSREG, "system register write"),
+    (TAG_REGIME, "regime"),
+    (TAG_MARKER, "guest marker"),
+    (TAG_MARKER_ARG, "marker argument"),
+    (TAG_EXTENSION, "extension record"),
+];
+
+/// Extension kinds this reader knows (none yet: the next event kinds go here, numbered from 1).
+pub const EXTENSIONS: [(u64, &str); 0] = [];
+
+// Field mask bits of a full access (tag 2).
+pub const FIELD_PA: u8 = 1;
+pub const FIELD_VA: u8 = 2;
+pub const FIELD_MEM: u8 = 4;
+pub const FIELD_INFO: u8 = 8;
+
+// The access size/kind byte (`Record::info` of an access).
+pub const INFO_SIZE_MASK: u8 = 0x0f;
+pub const INFO_MMIO: u8 = 0x40;
+pub const INFO_STORE: u8 = 0x80;
+
+/// `a` of a by-VA maintenance record whose VA did not translate (coded as varint 0 after the +1).
+pub const NO_PA: u64 = u64::MAX;
+
+impl CacheOp {
+    /// The op byte of a maintenance record; `Tlbi` carries its payload in `a`.
+    pub fn code(self) -> u8 {
+        match self {
+            CacheOp::DcIvac => 0,
+            CacheOp::DcIsw => 1,
+            CacheOp::DcCsw => 2,
+            CacheOp::DcCisw => 3,
+            CacheOp::DcZva => 4,
+            CacheOp::DcCvac => 5,
+            CacheOp::DcCvau => 6,
+            CacheOp::DcCvap => 7,
+            CacheOp::DcCvadp => 8,
+            CacheOp::DcCivac => 9,
+            CacheOp::IcIalluis => 10,
+            CacheOp::IcIallu => 11,
+            CacheOp::IcIvau => 12,
+            CacheOp::Tlbi(_) => 13,
+        }
+    }
+
+    pub fn from_code(code: u8, tlbi: u16) -> Option<CacheOp> {
+        Some(match code {
+            0 => CacheOp::DcIvac,
+            1 => CacheOp::DcIsw,
+            2 => CacheOp::DcCsw,
+            3 => CacheOp::DcCisw,
+            4 => CacheOp::DcZva,
+            5 => CacheOp::DcCvac,
+            6 => CacheOp::DcCvau,
+            7 => CacheOp::DcCvap,
+            8 => CacheOp::DcCvadp,
+            9 => CacheOp::DcCivac,
+            10 => CacheOp::IcIalluis,
+            11 => CacheOp::IcIallu,
+            12 => CacheOp::IcIvau,
+            13 => CacheOp::Tlbi(tlbi),
+            _ => return None,
+        })
+    }
+}
+
+/// The TLBI payload of a maintenance record: op2 in bits 2:0, CRm in 6:3, op1 in 9:7, CRn[0] in 11
+/// (CRn is 8 or 9 for every TLBI).
+pub fn tlbi_payload(op1: u32, crn: u32, crm: u32, op2: u32) -> u16 {
+    ((crn & 1) << 11 | (op1 & 7) << 7 | (crm & 0xf) << 3 | (op2 & 7)) as u16
+}
+
+impl SysReg {
+    /// The register byte of a system-register record.
+    pub fn code(self) -> u8 {
+        match self {
+            SysReg::SctlrEl1 => 0,
+            SysReg::SctlrEl2 => 1,
+            SysReg::HcrEl2 => 2,
+            SysReg::MairEl1 => 3,
+            SysReg::MairEl2 => 4,
+            SysReg::TcrEl1 => 5,
+            SysReg::TcrEl2 => 6,
+            SysReg::Ttbr0El1 => 7,
+            SysReg::Ttbr1El1 => 8,
+            SysReg::Ttbr0El2 => 9,
+            SysReg::Ttbr1El2 => 10,
+            SysReg::VttbrEl2 => 11,
+            SysReg::VtcrEl2 => 12,
+            SysReg::CtrEl0 => 13,
+            SysReg::ClidrEl1 => 14,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<SysReg> {
+        SysReg::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+impl MarkerKind {
+    pub const ALL: [MarkerKind; 5] =
+        [MarkerKind::Begin, MarkerKind::End, MarkerKind::NameRange, MarkerKind::Suppress, MarkerKind::Check];
+
+    /// The kind byte of a marker record (also the guest's HINT number minus 0x70, docs/markers.md).
+    pub fn code(self) -> u8 {
+        match self {
+            MarkerKind::Begin => 0,
+            MarkerKind::End => 1,
+            MarkerKind::NameRange => 2,
+            MarkerKind::Suppress => 3,
+            MarkerKind::Check => 4,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<MarkerKind> {
+        MarkerKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MarkerKind::Begin => "begin",
+            MarkerKind::End => "end",
+            MarkerKind::NameRange => "name range",
+            MarkerKind::Suppress => "suppress",
+            MarkerKind::Check => "check",
+        }
+    }
+}
+
+impl RegimeKind {
+    pub const ALL: [RegimeKind; 4] = [RegimeKind::El10, RegimeKind::El20, RegimeKind::El2, RegimeKind::El3];
+
+    /// Bits 3:2 of a packed regime.
+    pub fn code(self) -> u8 {
+        match self {
+            RegimeKind::El10 => 0,
+            RegimeKind::El20 => 1,
+            RegimeKind::El2 => 2,
+            RegimeKind::El3 => 3,
+        }
+    }
+
+    pub fn from_code(code: u8) -> RegimeKind {
+        RegimeKind::ALL[(code & 3) as usize]
+    }
+}
+
+impl Regime {
+    /// Packs into 48 bits for the trace: el(2) kind(2) secure(1) has_vmid(1) has_asid(1) | vmid(16) | asid(16).
+    pub fn pack(self) -> u64 {
+        (self.el as u64 & 3)
+            | (self.kind.code() as u64) << 2
+            | (self.secure as u64) << 4
+            | (self.vmid.is_some() as u64) << 5
+            | (self.asid.is_some() as u64) << 6
+            | (self.vmid.unwrap_or(0) as u64) << 16
+            | (self.asid.unwrap_or(0) as u64) << 32
+    }
+
+    pub fn unpack(v: u64) -> Regime {
+        Regime {
+            el: (v & 3) as u8,
+            kind: RegimeKind::from_code((v >> 2) as u8),
+            secure: v & (1 << 4) != 0,
+            vmid: (v & (1 << 5) != 0).then_some((v >> 16) as u16),
+            asid: (v & (1 << 6) != 0).then_some((v >> 32) as u16),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows `| a | b |` of the markdown table under `heading` in docs/trace-format.md.
+    fn doc_rows(heading: &str) -> Vec<(String, String)> {
+        let doc = include_str!("../../../docs/trace-format.md");
+        let at = doc.find(heading).unwrap_or_else(|| panic!("docs/trace-format.md has no heading {heading:?}"));
+        let mut rows = Vec::new();
+        let mut in_table = false;
+        for line in doc[at..].lines().skip(1) {
+            if line.starts_with('#') {
+                break;
+            }
+            if let Some(inner) = line.strip_prefix('|') {
+                in_table = true;
+                let cells: Vec<&str> = inner.split('|').map(str::trim).collect();
+                if cells.len() >= 2 && !cells[0].starts_with('-') {
+                    rows.push((cells[0].to_string(), cells[1].to_string()));
+                }
+            } else if in_table {
+                break;
+            }
+        }
+        rows
+    }
+
+    /// Each (code, name) must be a row of the table, and the table must list nothing else.
+    fn pin(heading: &str, want: Vec<(u64, String)>) {
+        let rows = doc_rows(heading);
+        let got: Vec<(u64, String)> = rows
+            .iter()
+            .filter_map(|(c, n)| c.parse::<u64>().ok().map(|c| (c, n.replace('`', ""))))
+            .collect();
+        assert_eq!(got, want, "docs/trace-format.md, {heading}: the table and analyzer/src/trace/codes.rs disagree");
+    }
+
+    #[test]
+    fn record_kinds_are_pinned() {
+        let want = RecordKind::ALL.iter().map(|k| (*k as u64, format!("{k:?}"))).collect();
+        pin("### Record kinds", want);
+        for k in RecordKind::ALL {
+            assert_eq!(RecordKind::from_u8(k as u8), Some(k));
+        }
+        assert_eq!(RecordKind::from_u8(RECORD_SKIPPED), None);
+        assert_eq!(RecordKind::from_u8(8), None);
+    }
+
+    #[test]
+    fn tags_are_pinned() {
+        pin("### Tags", TAGS.iter().map(|(t, n)| (*t as u64, n.to_string())).collect());
+        assert!(TAGS.iter().all(|(t, _)| t & TAG_SEQ == 0));
+    }
+
+    #[test]
+    fn extension_kinds_are_pinned() {
+        pin("### Extension kinds", EXTENSIONS.iter().map(|(k, n)| (*k, n.to_string())).collect());
+    }
+
+    #[test]
+    fn cache_ops_are_pinned_and_round_trip() {
+        let all: Vec<CacheOp> = (0..=255).filter_map(|c| CacheOp::from_code(c, 0x123)).collect();
+        assert_eq!(all.len(), 14);
+        for op in &all {
+            assert_eq!(CacheOp::from_code(op.code(), 0x123), Some(*op));
+        }
+        pin("### Maintenance operations", all.iter().map(|op| (op.code() as u64, op.mnemonic().to_string())).collect());
+    }
+
+    #[test]
+    fn system_registers_are_pinned_and_round_trip() {
+        for r in SysReg::ALL {
+            assert_eq!(SysReg::from_code(r.code()), Some(r));
+        }
+        assert_eq!(SysReg::from_code(15), None);
+        let mut want: Vec<(u64, String)> = SysReg::ALL.iter().map(|r| (r.code() as u64, r.name().to_string())).collect();
+        want.sort();
+        pin("### System registers", want);
+    }
+
+    #[test]
+    fn marker_kinds_are_pinned_and_round_trip() {
+        for k in MarkerKind::ALL {
+            assert_eq!(MarkerKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(MarkerKind::from_code(5), None);
+        pin("### Marker kinds", MarkerKind::ALL.iter().map(|k| (k.code() as u64, k.name().to_string())).collect());
+    }
+
+    #[test]
+    fn regime_kinds_are_pinned_and_regimes_round_trip() {
+        pin("### Regimes", RegimeKind::ALL.iter().map(|k| (k.code() as u64, k.name().to_string())).collect());
+        let cases = [
+            Regime { el: 1, kind: RegimeKind::El10, vmid: Some(7), asid: Some(0xbeef), secure: false },
+            Regime { el: 2, kind: RegimeKind::El2, vmid: None, asid: None, secure: false },
+            Regime { el: 0, kind: RegimeKind::El20, vmid: None, asid: Some(3), secure: true },
+            Regime { el: 3, kind: RegimeKind::El3, vmid: None, asid: None, secure: true },
+        ];
+        for r in cases {
+            assert_eq!(Regime::unpack(r.pack()), r);
+        }
+        // The layout itself, bit by bit.
+        let r = Regime { el: 1, kind: RegimeKind::El20, vmid: Some(0x1234), asid: Some(0xabcd), secure: true };
+        assert_eq!(r.pack(), 1 | 1 << 2 | 1 << 4 | 1 << 5 | 1 << 6 | 0x1234 << 16 | 0xabcd << 32);
+    }
+
+    #[test]
+    fn fixed_numbers_are_pinned() {
+        let rows = doc_rows("### Fixed numbers");
+        let value = |name: &str| {
+            rows.iter().find(|(n, _)| n.replace('`', "") == name).map(|(_, v)| v.replace('`', "")).unwrap_or_else(|| {
+                panic!("docs/trace-format.md, Fixed numbers: no row for {name}")
+            })
+        };
+        assert_eq!(value("FORMAT_VERSION"), FORMAT_VERSION.to_string());
+        assert_eq!(value("FILE_MAGIC"), String::from_utf8_lossy(FILE_MAGIC));
+        assert_eq!(value("CHUNK_MAGIC"), String::from_utf8_lossy(CHUNK_MAGIC));
+        assert_eq!(value("CHUNK_EVENTS"), CHUNK_EVENTS.to_string());
+        assert_eq!(value("CHUNK_END"), CHUNK_END.to_string());
+        assert_eq!(value("TAG_SEQ"), format!("{TAG_SEQ:#04x}"));
+        assert_eq!(value("FIELD_PA"), FIELD_PA.to_string());
+        assert_eq!(value("FIELD_VA"), FIELD_VA.to_string());
+        assert_eq!(value("FIELD_MEM"), FIELD_MEM.to_string());
+        assert_eq!(value("FIELD_INFO"), FIELD_INFO.to_string());
+        assert_eq!(value("INFO_SIZE_MASK"), format!("{INFO_SIZE_MASK:#04x}"));
+        assert_eq!(value("INFO_MMIO"), format!("{INFO_MMIO:#04x}"));
+        assert_eq!(value("INFO_STORE"), format!("{INFO_STORE:#04x}"));
+        assert_eq!(value("RECORD_SKIPPED"), RECORD_SKIPPED.to_string());
+        assert_eq!(tlbi_payload(7, 9, 0xf, 7), 0b1011_1111_1111);
+        assert_eq!(tlbi_payload(4, 8, 7, 0), 4 << 7 | 7 << 3);
+    }
+}
