@@ -25,6 +25,8 @@
 
 pub mod analysis;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memtype;
 pub mod model;
 pub mod regime;

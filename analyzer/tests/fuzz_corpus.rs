@@ -1,11 +1,11 @@
 //! The fuzz targets' inputs, replayed in the ordinary test suite (no libFuzzer needed): the committed seeds
 //! (fuzz/seeds/), every input that once crashed a target (fuzz/regressions/), and a few thousand
 //! deterministic mutations of the seeds. Same entry points as `cargo fuzz run trace|chunk`
-//! (cohtrace_analyzer::trace::fuzzing), same allocation bounds (a global BoundedAlloc: an allocation out of
+//! (cohtrace_analyzer::fuzzing), same allocation bounds (a global BoundedAlloc: an allocation out of
 //! proportion aborts the test binary). scripts/test.d/fuzz runs the coverage-guided fuzzer itself.
 
 use cohtrace_analyzer::trace::TraceFile;
-use cohtrace_analyzer::trace::fuzzing::{self, BoundedAlloc};
+use cohtrace_analyzer::fuzzing::{self, BoundedAlloc};
 use std::path::{Path, PathBuf};
 
 #[global_allocator]

@@ -3,7 +3,7 @@
 //! replay must deliver every record (the paths `analyze` takes) whatever the sequence numbers and chunk
 //! sizes. Runs under the fuzz targets' allocation bound (a global BoundedAlloc).
 
-use cohtrace_analyzer::trace::fuzzing::BoundedAlloc;
+use cohtrace_analyzer::fuzzing::BoundedAlloc;
 use cohtrace_analyzer::trace::{Geometry, Header, TraceFile, TraceWriter};
 use std::time::Instant;
 

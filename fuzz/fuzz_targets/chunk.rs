@@ -1,8 +1,8 @@
 //! Target (b): the chunk payload decoder on its own (8 bytes of base sequence number, then the payload), with
-//! a re-encode/re-decode round trip of whatever decodes. See cohtrace_analyzer::trace::fuzzing.
+//! a re-encode/re-decode round trip of whatever decodes. See cohtrace_analyzer::fuzzing.
 #![no_main]
 
-use cohtrace_analyzer::trace::fuzzing::{self, BoundedAlloc};
+use cohtrace_analyzer::fuzzing::{self, BoundedAlloc};
 use libfuzzer_sys::fuzz_target;
 
 #[global_allocator]

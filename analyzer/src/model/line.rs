@@ -48,26 +48,27 @@ const WT: u8 = 4;
 /// Not allocated by an access we saw: what a speculative allocation could have left.
 const SPECULATIVE: u8 = 8;
 
-/// A cached copy of a line: which version it holds and its state.
+/// A cached copy of a line (in the PE cache, beyond the PoU, or in the I-cache): which version it holds
+/// and its state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Copy {
+pub struct CachedCopy {
     pub ver: u32,
     flags: u8,
 }
 
-impl Copy {
-    pub const NONE: Copy = Copy { ver: 0, flags: 0 };
+impl CachedCopy {
+    pub const NONE: CachedCopy = CachedCopy { ver: 0, flags: 0 };
 
-    pub fn clean(ver: u32, write_through: bool) -> Copy {
-        Copy { ver, flags: PRESENT | if write_through { WT } else { 0 } }
+    pub fn clean(ver: u32, write_through: bool) -> CachedCopy {
+        CachedCopy { ver, flags: PRESENT | if write_through { WT } else { 0 } }
     }
 
-    pub fn speculative(ver: u32) -> Copy {
-        Copy { ver, flags: PRESENT | SPECULATIVE }
+    pub fn speculative(ver: u32) -> CachedCopy {
+        CachedCopy { ver, flags: PRESENT | SPECULATIVE }
     }
 
-    pub fn dirty_copy(ver: u32) -> Copy {
-        Copy { ver, flags: PRESENT | DIRTY }
+    pub fn dirty_copy(ver: u32) -> CachedCopy {
+        CachedCopy { ver, flags: PRESENT | DIRTY }
     }
 
     #[inline(always)]
@@ -115,18 +116,18 @@ pub struct Line {
     /// Version at the Point of Coherency.
     pub mem: u32,
     /// PE data caches up to the Point of Unification.
-    pub l1: Copy,
+    pub pe: CachedCopy,
     /// Between PoU and PoC: where DC CVAU cleans to, and a system cache.
-    pub l2: Copy,
+    pub beyond_pou: CachedCopy,
     /// Instruction cache, valid while `ic_epoch` matches the model's.
-    pub ic: Copy,
+    pub ic: CachedCopy,
     pub ic_epoch: u32,
     pub latest_by: WriterRef,
-    /// Writer of the PE cache's dirty data when `l1_by_latest` is false (most often it is the newest
+    /// Writer of the PE cache's dirty data when `pe_by_latest` is false (most often it is the newest
     /// write, and a Write-Back store then updates one record instead of two).
-    l1_by: WriterRef,
-    l1_by_latest: bool,
-    pub l2_by: WriterRef,
+    pe_by: WriterRef,
+    pe_by_latest: bool,
+    pub beyond_pou_by: WriterRef,
 }
 
 impl Line {
@@ -134,8 +135,8 @@ impl Line {
         Line::default()
     }
 
-    pub fn l1_writer(&self) -> WriterRef {
-        if self.l1_by_latest { self.latest_by } else { self.l1_by }
+    pub fn pe_writer(&self) -> WriterRef {
+        if self.pe_by_latest { self.latest_by } else { self.pe_by }
     }
 
     /// Bytes (a `byte_mask`) that writes newer than version `ver` changed: where a copy holding version
@@ -168,14 +169,14 @@ impl Line {
 
     /// Writer of the dirty data a clean would push to memory (the PE cache's if both levels are dirty).
     pub fn dirty_writer(&self) -> WriterRef {
-        if self.l1.dirty() { self.l1_writer() } else { self.l2_by }
+        if self.pe.dirty() { self.pe_writer() } else { self.beyond_pou_by }
     }
 
     /// The newest version now comes from `w` (and not from the PE cache's writer).
     fn set_latest_by(&mut self, w: WriterRef) {
-        if self.l1_by_latest {
-            self.l1_by = self.latest_by;
-            self.l1_by_latest = false;
+        if self.pe_by_latest {
+            self.pe_by = self.latest_by;
+            self.pe_by_latest = false;
         }
         self.latest_by = w;
     }
@@ -187,9 +188,9 @@ impl Line {
             self.speculative_icache(epoch);
         }
         self.latest = self.next_version(mask);
-        self.l1 = Copy::dirty_copy(self.latest);
+        self.pe = CachedCopy::dirty_copy(self.latest);
         self.latest_by = *w;
-        self.l1_by_latest = true;
+        self.pe_by_latest = true;
     }
 
     /// A Write-Through, Non-cacheable or Device write of the bytes in `mask`: memory gets the newest version. A WT write keeps a
@@ -200,21 +201,21 @@ impl Line {
             self.speculative_icache(epoch);
         }
         let previous = self.mem;
-        if spec_mapped && !self.l1.present() {
-            self.l1 = Copy::speculative(previous);
+        if spec_mapped && !self.pe.present() {
+            self.pe = CachedCopy::speculative(previous);
         }
         self.latest = self.next_version(mask);
         self.mem = self.latest;
         self.set_latest_by(*w);
-        if write_through && self.l1.present() && self.l1.write_through() && !self.l1.dirty() {
-            self.l1.ver = self.latest;
+        if write_through && self.pe.present() && self.pe.write_through() && !self.pe.dirty() {
+            self.pe.ver = self.latest;
         }
     }
 
     /// The I-cache may hold the line's current version before it is overwritten (speculative mode).
     fn speculative_icache(&mut self, epoch: u32) {
         if !(self.ic.present() && self.ic_epoch == epoch) {
-            self.ic = Copy::speculative(self.latest);
+            self.ic = CachedCopy::speculative(self.latest);
             self.ic_epoch = epoch;
         }
     }
@@ -230,36 +231,36 @@ impl Line {
     }
 
     pub fn clean_to_poc(&mut self) {
-        if self.l2.dirty() {
-            let (v, by) = (self.l2.ver, self.l2_by);
+        if self.beyond_pou.dirty() {
+            let (v, by) = (self.beyond_pou.ver, self.beyond_pou_by);
             self.write_back_to_memory(v, by);
-            self.l2 = Copy::clean(v, false);
+            self.beyond_pou = CachedCopy::clean(v, false);
         }
-        if self.l1.dirty() {
-            let (v, by) = (self.l1.ver, self.l1_writer());
+        if self.pe.dirty() {
+            let (v, by) = (self.pe.ver, self.pe_writer());
             self.write_back_to_memory(v, by);
-            if self.l2.present() {
-                self.l2 = Copy::clean(v, false);
+            if self.beyond_pou.present() {
+                self.beyond_pou = CachedCopy::clean(v, false);
             }
-            self.l1 = Copy::clean(v, false);
+            self.pe = CachedCopy::clean(v, false);
         }
     }
 
     /// DC CVAU: the PE cache's dirty data moves to the PoU level, still dirty with respect to PoC.
     pub fn clean_to_pou(&mut self) {
-        if self.l1.dirty() {
-            self.l2 = Copy::dirty_copy(self.l1.ver);
-            self.l2_by = self.l1_writer();
-            self.l1 = Copy::clean(self.l1.ver, false);
+        if self.pe.dirty() {
+            self.beyond_pou = CachedCopy::dirty_copy(self.pe.ver);
+            self.beyond_pou_by = self.pe_writer();
+            self.pe = CachedCopy::clean(self.pe.ver, false);
         }
     }
 
     /// DC IVAC: drops both data levels. Dirty data is discarded: memory's version is the newest again.
     pub fn invalidate_data(&mut self) {
-        if self.l1.dirty() || self.l2.dirty() {
+        if self.pe.dirty() || self.beyond_pou.dirty() {
             self.latest = self.mem;
         }
-        self.l1 = Copy::NONE;
-        self.l2 = Copy::NONE;
+        self.pe = CachedCopy::NONE;
+        self.beyond_pou = CachedCopy::NONE;
     }
 }

@@ -2,7 +2,8 @@
 //! is the guest scenarios (guests/); these pin the rules in isolation, both directions.
 
 use super::*;
-use crate::event::{Access, Fetch, Maintenance, RegimeKind};
+use crate::event::{Access, CacheOp, Fetch, Maintenance, Regime, RegimeKind};
+use crate::report::HazardClass;
 
 const LINE: u64 = 0x4020_0000;
 const EL1: Regime = Regime { el: 1, kind: RegimeKind::El10, vmid: Some(1), asid: Some(0), secure: false };

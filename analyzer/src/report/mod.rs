@@ -4,7 +4,8 @@ pub mod json;
 pub mod sarif;
 pub mod text;
 
-use crate::event::{AccessKind, CacheOp, Regime, RegimeKind};
+use crate::event::{AccessKind, CacheOp};
+use crate::regime::Regime;
 use crate::memtype::MemType;
 use hashbrown::HashMap;
 use serde::Serialize;
@@ -37,10 +38,6 @@ impl HazardClass {
             HazardClass::StaleIfetch => "stale-ifetch",
             HazardClass::SetWayMaintenance => "set-way-maintenance",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<HazardClass> {
-        HazardClass::ALL.into_iter().find(|c| c.name() == s)
     }
 
     pub fn summary(self) -> &'static str {
@@ -96,13 +93,7 @@ pub struct Side {
 
 impl Side {
     pub fn regime_text(&self) -> String {
-        let kind = match self.regime.kind {
-            RegimeKind::El10 => "EL1&0",
-            RegimeKind::El20 => "EL2&0",
-            RegimeKind::El2 => "EL2",
-            RegimeKind::El3 => "EL3",
-        };
-        let mut s = format!("EL{} ({kind} regime)", self.regime.el);
+        let mut s = format!("EL{} ({} regime)", self.regime.el, self.regime.kind.name());
         if let Some(v) = self.regime.vmid {
             s.push_str(&format!(" VMID {v}"));
         }

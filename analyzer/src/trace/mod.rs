@@ -6,8 +6,6 @@
 pub mod codec;
 pub mod codes;
 pub mod merge;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod reader;
 pub mod record;
 pub mod varint;

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 pub struct TraceWriter<W: Write> {
     out: W,
-    /// One encoder per vCPU stream: chunks are coded independently, the encoder only keeps its capacity.
+    /// Shared by every vCPU's chunks: each chunk is coded on its own, the encoder only keeps its capacity.
     encoder: ChunkEncoder,
     payload: Vec<u8>,
     frame: Vec<u8>,
@@ -71,10 +71,6 @@ impl<W: Write> TraceWriter<W> {
 
     pub fn bytes_written(&self) -> u64 {
         self.bytes
-    }
-
-    pub fn records_written(&self) -> u64 {
-        self.records
     }
 
     /// Gives the output back without an end chunk: what a killed capture leaves.

@@ -9,6 +9,7 @@ use cohtrace_analyzer::analysis::analyze_with_threads;
 use cohtrace_analyzer::event::Event;
 use cohtrace_analyzer::model::{Mode, ModelConfig, ResetState};
 use cohtrace_analyzer::report;
+use cohtrace_analyzer::trace::codes::{INFO_MMIO, INFO_STORE};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -265,28 +266,64 @@ impl Progress {
 
 fn run_stats(path: PathBuf) -> Result<()> {
     let trace = open(&path)?;
-    let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
-    let mut by_type = std::collections::BTreeMap::<String, u64>::new();
-    let mut n = 0u64;
+    // Counted straight from the records on the analysis's fast path: no Event per access, and memory
+    // bounded by the number of distinct kinds and memory types, not by the trace.
+    let mut kinds = [0u64; 256];
+    let mut ops = [0u64; 256];
+    let mut types = hashbrown::HashMap::<u16, u64>::new();
+    let mut last_type = (u16::MAX, 0u64);
+    let (mut mmio, mut stores) = (0u64, 0u64);
     let mut events = trace.events();
-    for ev in events.by_ref() {
-        n += 1;
-        let kind = match &ev {
-            Event::Access(a) if a.mmio => "mmio access",
-            Event::Access(a) => match a.kind {
-                cohtrace_analyzer::event::AccessKind::Load => "load",
-                cohtrace_analyzer::event::AccessKind::Store => "store",
-            },
-            Event::Fetch(_) => "fetch",
-            Event::Maintenance(m) => m.op.mnemonic(),
-            Event::SysReg(_) => "system register write",
-            Event::Regime { .. } => "regime change",
-            Event::Marker(_) => "marker",
-        };
-        *by_kind.entry(kind).or_default() += 1;
-        if let Event::Access(a) = &ev {
-            *by_type.entry(a.mem.to_string()).or_default() += 1;
+    events.replay(|_, _, r, _| {
+        kinds[r.kind as usize] += 1;
+        if r.kind == RecordKind::Access as u8 {
+            if r.info & INFO_MMIO != 0 {
+                mmio += 1;
+            } else if r.info & INFO_STORE != 0 {
+                stores += 1;
+            }
+            if r.mem == last_type.0 {
+                last_type.1 += 1;
+            } else {
+                *types.entry(last_type.0).or_default() += last_type.1;
+                last_type = (r.mem, 1);
+            }
+        } else if r.kind == RecordKind::Maintenance as u8 {
+            ops[r.info as usize] += 1;
         }
+    });
+    *types.entry(last_type.0).or_default() += last_type.1;
+    types.remove(&u16::MAX);
+    let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
+    let mut add = |k: &'static str, v: u64| {
+        if v > 0 {
+            *by_kind.entry(k).or_default() += v;
+        }
+    };
+    for kind in RecordKind::ALL {
+        let count = kinds[kind as usize];
+        match kind {
+            RecordKind::Access => {
+                add("load", count - mmio - stores);
+                add("store", stores);
+                add("mmio access", mmio);
+            }
+            RecordKind::Fetch => add("fetch", count),
+            RecordKind::SysReg => add("system register write", count),
+            RecordKind::Regime => add("regime change", count),
+            RecordKind::Marker => add("marker", count),
+            RecordKind::Maintenance | RecordKind::MarkerArg => {}
+        }
+    }
+    for (code, count) in ops.iter().enumerate() {
+        if let Some(op) = cohtrace_analyzer::event::CacheOp::from_code(code as u8, 0) {
+            add(op.mnemonic(), *count);
+        }
+    }
+    let n: u64 = by_kind.values().sum();
+    let mut by_type = std::collections::BTreeMap::<String, u64>::new();
+    for (bits, count) in types {
+        *by_type.entry(cohtrace_analyzer::memtype::MemType::from_bits(bits).to_string()).or_default() += count;
     }
     let mut out = String::new();
     out.push_str(&format!("trace       {}\n", path.display()));

@@ -3,11 +3,11 @@
 //! (analyzer/tests/fuzz_corpus.rs). Each function must return normally for any input: a panic, an arithmetic
 //! overflow (fuzzing builds with overflow checks), or an allocation out of proportion to the input is a bug.
 
-use super::codec::{ChunkDecoder, ChunkEncoder};
-use super::reader::TraceFile;
-use super::record::Record;
-use super::{CHUNK_HEADER, CHUNK_MAGIC, FILE_MAGIC, HEADER_FIXED};
 use crate::analysis::{analyze, analyze_with_threads};
+use crate::trace::codec::{ChunkDecoder, ChunkEncoder};
+use crate::trace::reader::TraceFile;
+use crate::trace::record::Record;
+use crate::trace::{CHUNK_HEADER, CHUNK_MAGIC, FILE_MAGIC, HEADER_FIXED};
 use crate::model::{Mode, ModelConfig, ResetState};
 use crate::report;
 

@@ -1,0 +1,320 @@
+//! The rules of docs/model.md, one function each, named after the rule (R1-R13). Each changes the line's
+//! state as the rule says and, where the rule finds a hazard, hands it to `annotate` with its missing
+//! maintenance. The dispatch to them is in `mod.rs` (accesses by direction and type, events) and in
+//! `maintenance` below.
+
+use super::config::{Mode, ResetState};
+use super::line::{CachedCopy, WriterRef, byte_mask};
+use super::Model;
+use crate::event::{AccessKind, CacheOp, Maintenance};
+use crate::memtype::{Cacheability, MemType};
+use crate::report::HazardClass;
+
+impl Model {
+    /// Whether a type's outer level allocates in the modelled system cache.
+    fn allocates_in_system_cache(&self, mem: MemType) -> bool {
+        self.cfg.system_cache && mem.outer().is_some_and(|o| o != Cacheability::NonCacheable)
+    }
+
+    /// The I-cache may hold an old copy of any line of a page code was fetched from (speculative mode):
+    /// the epoch a write leaves such a copy in.
+    fn speculative_icache(&mut self, line_pa: u64) -> Option<u32> {
+        (self.cfg.mode == Mode::Speculative && self.book.fetched_page(line_pa)).then_some(self.book.ic_epoch)
+    }
+
+    /// R1, cacheable read (inner WB or WT): hits the PE cache copy, else the PoU-to-PoC copy, else memory;
+    /// a miss allocates. Reading a version other than the newest (in the bytes read) is a stale-read.
+    #[inline(always)]
+    pub(super) fn r1_cacheable_read(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
+        let write_through = mem.inner_class() == Cacheability::WriteThrough;
+        let system_cache = self.allocates_in_system_cache(mem);
+        self.book.note_cacheable(line_pa);
+        let line = self.book.line(line_pa);
+        let got = if line.pe.present() {
+            line.pe.ver
+        } else if line.beyond_pou.present() {
+            let v = line.beyond_pou.ver;
+            line.pe = CachedCopy::clean(v, write_through);
+            v
+        } else {
+            let v = line.mem;
+            line.pe = CachedCopy::clean(v, write_through);
+            if system_cache {
+                line.beyond_pou = CachedCopy::clean(v, false);
+            }
+            v
+        };
+        if line.stale_in(got, mask) {
+            let cause = line.latest_by;
+            let missing = if line.pe.is_speculative() {
+                "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read \
+                 (the reader's live cacheable mapping of the page lets the cache hold an old copy)"
+            } else {
+                "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read"
+            };
+            self.hazard(HazardClass::StaleRead, line_pa, w, &cause, missing);
+        }
+    }
+
+    /// R2, non-cacheable read (NC or Device): reads memory (or a system cache the type is outer-cacheable
+    /// in). Newer data still dirty in a cache is a dirty-bypass.
+    #[inline(always)]
+    pub(super) fn r2_noncacheable_read(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
+        let system_cache = self.allocates_in_system_cache(mem);
+        let line = self.book.line(line_pa);
+        let got = if system_cache && line.beyond_pou.present() { line.beyond_pou.ver } else { line.mem };
+        if line.stale_in(got, mask) {
+            let cause = line.dirty_writer();
+            let missing = if line.beyond_pou.dirty() && !line.pe.dirty() {
+                "DC CVAC or DC CIVAC (to PoC) by the writer after the write: DC CVAU only cleans to PoU, which is not PoC"
+            } else {
+                "DC CVAC or DC CIVAC (to PoC) by the writer after the write and before the non-cacheable read"
+            };
+            self.hazard(HazardClass::DirtyBypass, line_pa, w, &cause, missing);
+        }
+    }
+
+    /// R3, Write-Back write: the PE cache copy becomes the newest version, dirty. Merging into (or
+    /// allocating from) a copy that is stale in bytes this write does not cover is a lost-write: the dirty
+    /// line's write-back will overwrite the newer data in memory.
+    #[inline(always)]
+    pub(super) fn r3_write_back_write(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
+        let spec_icache = self.speculative_icache(line_pa);
+        let (line_size, granule) = (1u64 << self.line_shift, self.mask_granule);
+        self.book.note_cacheable(line_pa);
+        let line = self.book.line(line_pa);
+        let base = if line.pe.present() {
+            Some(line.pe.ver)
+        } else if line.beyond_pou.present() {
+            Some(line.beyond_pou.ver)
+        } else {
+            None
+        };
+        // Bytes this write covers are not clobbered: their newest data is this write's.
+        let others = !mask & byte_mask(0, line_size, granule);
+        let clobbers = base.is_some_and(|v| line.stale_in(v, others));
+        let victim = if clobbers { line.latest_by } else { WriterRef::default() };
+        line.write_back(w, mask, spec_icache);
+        if clobbers {
+            self.hazard(
+                HazardClass::LostWrite,
+                line_pa,
+                &victim,
+                w,
+                "DC IVAC or DC CIVAC (to PoC) on the line before writing it through the cacheable mapping",
+            );
+        }
+    }
+
+    /// R4, Write-Through write: updates memory, and a PE cache copy only if a Write-Through access
+    /// allocated it; with a dirty copy, a lost-write as in R5.
+    #[inline(always)]
+    pub(super) fn r4_write_through_write(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
+        self.book.note_cacheable(line_pa);
+        self.write_around_caches(line_pa, w, mask, true);
+    }
+
+    /// R5, non-cacheable write (NC or Device): updates memory; every cached copy is now stale. A dirty copy
+    /// is a lost-write: its eviction or clean will overwrite this write in memory.
+    #[inline(always)]
+    pub(super) fn r5_noncacheable_write(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
+        self.write_around_caches(line_pa, w, mask, false);
+    }
+
+    /// What R4 and R5 share: a write that goes to memory (speculative mode: a page mapped cacheable may
+    /// hold a clean copy of the previous version), judged against a dirty copy.
+    #[inline(always)]
+    fn write_around_caches(&mut self, line_pa: u64, w: &WriterRef, mask: u64, write_through: bool) {
+        let spec_icache = self.speculative_icache(line_pa);
+        let spec_mapped = self.cfg.mode == Mode::Speculative
+            && (self.cfg.reset == ResetState::Unknown || self.book.page_cacheably_mapped(line_pa));
+        let line = self.book.line(line_pa);
+        let dirty = line.pe.dirty() || line.beyond_pou.dirty();
+        let cause = if dirty { line.dirty_writer() } else { WriterRef::default() };
+        line.write_memory(w, mask, write_through, spec_mapped, spec_icache);
+        if dirty {
+            self.hazard(
+                HazardClass::LostWrite,
+                line_pa,
+                w,
+                &cause,
+                "DC CIVAC (clean and invalidate to PoC) by the holder of the dirty line before this write",
+            );
+        }
+    }
+
+    /// Cache and TLB maintenance: set/way (R12), I-cache invalidation of everything (R11), TLBI (no
+    /// effect), and the by-VA operations (R6-R11) on the line their VA translated to.
+    pub(super) fn maintenance(&mut self, m: &Maintenance, w: &WriterRef) {
+        if m.op.is_set_way() {
+            return self.r12_set_way(m);
+        }
+        match (m.op, m.pa) {
+            (CacheOp::IcIallu | CacheOp::IcIalluis, _) => self.book.ic_epoch = self.book.ic_epoch.wrapping_add(1),
+            (CacheOp::Tlbi(_), _) => {}
+            (_, None) => self.stats.untranslated_maintenance += 1,
+            (CacheOp::DcZva, Some(pa)) => self.r6_dc_zva(pa, m.len, w, m.mem),
+            (op, Some(pa)) => {
+                let line_pa = pa & !(self.cfg.line_size as u64 - 1);
+                if !self.owns(line_pa) {
+                    return;
+                }
+                match op {
+                    CacheOp::DcCvac | CacheOp::DcCvap | CacheOp::DcCvadp => self.r7_clean_to_poc(line_pa),
+                    CacheOp::DcCivac => self.r8_clean_and_invalidate_to_poc(line_pa),
+                    CacheOp::DcIvac => self.r9_invalidate(line_pa, w),
+                    CacheOp::DcCvau => self.r10_clean_to_pou(line_pa),
+                    CacheOp::IcIvau => self.r11_invalidate_icache_line(line_pa),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// R6, DC ZVA: a write of zeros to the whole block with the mapping's type.
+    fn r6_dc_zva(&mut self, pa: u64, len: u32, w: &WriterRef, mem: MemType) {
+        let line_size = self.cfg.line_size as u64;
+        let start = pa & !(len.max(1) as u64 - 1);
+        let mut l = start;
+        while l < start.saturating_add(len.max(self.cfg.line_size) as u64) {
+            if self.owns(l) {
+                let whole = byte_mask(0, line_size, self.mask_granule);
+                self.access_line(AccessKind::Store, l, w, mem, whole);
+            } else {
+                self.note_page_only(l, mem);
+            }
+            match l.checked_add(line_size) {
+                Some(next) => l = next,
+                None => break,
+            }
+        }
+    }
+
+    /// R7, DC CVAC / CVAP / CVADP: clean to PoC; copies stay, clean.
+    fn r7_clean_to_poc(&mut self, line_pa: u64) {
+        if let Some(line) = self.book.existing_line(line_pa) {
+            line.clean_to_poc();
+        }
+    }
+
+    /// R8, DC CIVAC: clean to PoC, then invalidate both data levels.
+    fn r8_clean_and_invalidate_to_poc(&mut self, line_pa: u64) {
+        if let Some(line) = self.book.existing_line(line_pa) {
+            line.clean_to_poc();
+            line.pe = CachedCopy::NONE;
+            line.beyond_pou = CachedCopy::NONE;
+        }
+    }
+
+    /// R9, DC IVAC: invalidate both data levels; discarding dirty data is a lost-write.
+    fn r9_invalidate(&mut self, line_pa: u64, w: &WriterRef) {
+        let Some(line) = self.book.existing_line(line_pa) else { return };
+        let dirty = line.pe.dirty() || line.beyond_pou.dirty();
+        let cause = line.dirty_writer();
+        line.invalidate_data();
+        if dirty {
+            self.hazard(
+                HazardClass::LostWrite,
+                line_pa,
+                w,
+                &cause,
+                "DC CIVAC instead of DC IVAC: invalidating a dirty line discards the write",
+            );
+        }
+    }
+
+    /// R10, DC CVAU: clean to PoU only; the data stays dirty with respect to PoC.
+    fn r10_clean_to_pou(&mut self, line_pa: u64) {
+        if let Some(line) = self.book.existing_line(line_pa) {
+            line.clean_to_pou();
+        }
+    }
+
+    /// R11, IC IVAU: drop the line's instruction-cache copy (IC IALLU/IALLUIS start a new epoch instead).
+    fn r11_invalidate_icache_line(&mut self, line_pa: u64) {
+        if let Some(line) = self.book.existing_line(line_pa) {
+            line.ic = CachedCopy::NONE;
+        }
+    }
+
+    /// R12, set/way maintenance: no effect on line state; remembered so that a hazard it was evidently
+    /// meant to fix is reported as set-way-maintenance (`r12_set_way_verdict`).
+    fn r12_set_way(&mut self, m: &Maintenance) {
+        let seq = self.seq;
+        self.book.vcpu(m.vcpu).set_way = Some((seq, m.pc, m.op));
+    }
+
+    /// R12's judgement: set/way maintenance by either side's vCPU between the cause and the observer of a
+    /// stale-read, dirty-bypass or lost-write was meant to fix it and cannot. Returns the reclassified
+    /// class and missing maintenance, or `None` to keep them.
+    pub(super) fn r12_set_way_verdict(
+        &self,
+        class: HazardClass,
+        observer: &WriterRef,
+        cause: &WriterRef,
+        missing: &str,
+    ) -> Option<(HazardClass, String)> {
+        if !matches!(class, HazardClass::StaleRead | HazardClass::DirtyBypass | HazardClass::LostWrite) {
+            return None;
+        }
+        [observer.vcpu, cause.vcpu].into_iter().find_map(|v| {
+            let (seq, pc, op) = self.book.set_way_of(v)?;
+            (seq > cause.seq.min(observer.seq)).then(|| {
+                let why = format!(
+                    "{} at pc {pc:#x} works by set/way on one PE's caches only; use DC CIVAC/DC CVAC by VA to PoC ({missing})",
+                    op.mnemonic()
+                );
+                (HazardClass::SetWayMaintenance, why)
+            })
+        })
+    }
+
+    /// The CPU's instruction-data coherence (R13): what the configuration forces, or (with `cpu_coherence`)
+    /// what CTR_EL0 and CLIDR_EL1 as recorded say. Effective IDC: CTR_EL0.IDC, or CLIDR_EL1.LoC = 0, or
+    /// CLIDR_EL1.LoUIS = LoUU = 0 (Arm ARM, CTR_EL0.IDC).
+    fn coherence(&self) -> (bool, bool) {
+        if !self.cfg.cpu_coherence {
+            return (self.cfg.idc, self.cfg.dic);
+        }
+        let ctr = self.book.ctr_el0.unwrap_or(0);
+        let idc_reg = ctr & (1 << 28) != 0
+            || self.book.clidr_el1.is_some_and(|c| (c >> 24) & 7 == 0 || ((c >> 21) & 7 == 0 && (c >> 27) & 7 == 0));
+        (self.cfg.idc || idc_reg, self.cfg.dic || ctr & (1 << 29) != 0)
+    }
+
+    /// R13, instruction fetch of the bytes in `mask` of the line: the I-cache copy if valid, else a fill
+    /// from the PoU (data dirty in the PE cache is invisible without IDC); non-cacheable fetches read
+    /// memory. Instructions other than the newest are a stale-ifetch.
+    pub(super) fn r13_fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
+        self.book.note_fetched(line_pa);
+        if !self.owns(line_pa) {
+            return;
+        }
+        let epoch = self.book.ic_epoch;
+        let cacheable = mem.inner_class() != Cacheability::NonCacheable;
+        let (idc, dic) = self.coherence();
+        let line = self.book.line(line_pa);
+        let (got, missing) = if !cacheable {
+            (line.mem, "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable")
+        } else if !dic && line.ic.present() && line.ic_epoch == epoch {
+            (line.ic.ver, "IC IVAU (then DSB, ISB) after cleaning the new code to PoU")
+        } else {
+            // Instruction fetches fill from the PoU: data still dirty in the PE's data cache is not visible,
+            // unless CTR_EL0.IDC says the data cache is coherent with instruction fetches.
+            let pou = if idc && line.pe.present() {
+                line.pe.ver
+            } else if line.beyond_pou.present() {
+                line.beyond_pou.ver
+            } else {
+                line.mem
+            };
+            line.ic = CachedCopy::clean(pou, false);
+            line.ic_epoch = epoch;
+            (pou, "DC CVAU (clean to PoU), DSB, IC IVAU, DSB, ISB after writing the code")
+        };
+        if line.stale_in(got, mask) {
+            let cause = line.latest_by;
+            self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
+        }
+    }
+}
