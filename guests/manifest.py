@@ -5,6 +5,9 @@ scripts/run-guests. Standard library only (tomllib: Python >= 3.11).
   manifest.py list  MANIFEST...          one line per variant, fields separated by TAB:
                                          name, source path, manifest path, defsyms (NAME=VALUE,
                                          separated by spaces), qemu_args (separated by 0x1f)
+  manifest.py command VARIANT ELF MANIFEST...
+                                         the variant's whole QEMU argument list, one per line:
+                                         its manifest's qemu_args, then -kernel ELF
   manifest.py check NM ELF_DIR MANIFEST...  every label a manifest names (line, observer, cause)
                                          must be a global symbol of the variant's ELF
 """
@@ -16,6 +19,8 @@ import tomllib
 CLASSES = {"stale-read", "dirty-bypass", "lost-write", "stale-ifetch", "set-way-maintenance"}
 MODES = {"speculative", "precise"}
 TOP_KEYS = {"source", "description", "qemu_args", "variant"}
+# Every variant's command line is complete in its manifest: scripts and tests add only -kernel and -plugin.
+REQUIRED_ARGS = ["-M", "-m", "-nographic", "-semihosting"]
 VARIANT_KEYS = {"name", "defsym", "hazard"}
 HAZARD_KEYS = {"class", "line", "observer", "cause", "modes"}
 
@@ -27,13 +32,17 @@ def fail(path, msg):
 def load(path):
     with open(path, "rb") as f:
         m = tomllib.load(f)
-    for key in ("source", "description", "variant"):
+    for key in ("source", "description", "qemu_args", "variant"):
         if key not in m:
             fail(path, f"missing key {key!r}")
     if set(m) - TOP_KEYS:
         fail(path, f"unknown keys {sorted(set(m) - TOP_KEYS)}")
-    if not all(isinstance(a, str) for a in m.get("qemu_args", [])):
+    args = m.get("qemu_args", [])
+    if not all(isinstance(a, str) for a in args):
         fail(path, "qemu_args must be a list of strings")
+    missing = [a for a in REQUIRED_ARGS if a not in args]
+    if missing:
+        fail(path, f"qemu_args must be the whole QEMU command line (less -kernel); it lacks {missing}")
     for v in m["variant"]:
         if set(v) - VARIANT_KEYS or "name" not in v:
             fail(path, f"bad variant {v}")
@@ -69,6 +78,14 @@ def cmd_list(paths):
         print("\t".join([v["name"], src, path, defsyms, args]))
 
 
+def cmd_command(name, elf, paths):
+    for _path, m, v in manifests(paths):
+        if v["name"] == name:
+            print("\n".join(m.get("qemu_args", []) + ["-kernel", elf]))
+            return
+    sys.exit(f"no variant {name!r} in the manifests")
+
+
 def global_symbols(nm, elf):
     out = subprocess.run([nm, elf], check=True, capture_output=True, text=True).stdout
     syms = {}
@@ -98,6 +115,8 @@ def cmd_check(nm, elf_dir, paths):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "list":
         cmd_list(argv[2:])
+    elif len(argv) >= 5 and argv[1] == "command":
+        cmd_command(argv[2], argv[3], argv[4:])
     elif len(argv) >= 4 and argv[1] == "check":
         cmd_check(argv[2], argv[3], argv[4:])
     else:

@@ -55,3 +55,14 @@ ensure_debs() {
         }
     fi
 }
+
+# The whole QEMU command line of a guest variant (its manifest's qemu_args, then -kernel ELF), one argument
+# per line: the manifests are the one place guest command lines are written.
+#   mapfile -t args < <(variant_command NAME ELF)
+variant_command() {
+    local repo py
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    py=python3
+    "$py" -c 'import tomllib' 2>/dev/null || py=/usr/bin/python3
+    "$py" "$repo/guests/manifest.py" command "$1" "$2" "$repo"/guests/scenarios/*.toml "$repo"/guests/bench/*.toml
+}

@@ -18,9 +18,7 @@ fn a_qemu_killed_with_sigkill_leaves_a_trace_readable_up_to_its_last_whole_chunk
     let trace = dir.join("killed.ctrace");
     let elf = env.guests.join("bench-loop-hazard-first.elf");
     let mut child = Command::new(&env.qemu)
-        .args(support::BASE_ARGS)
-        .args(["-cpu", "max", "-kernel"])
-        .arg(&elf)
+        .args(support::command(&env, "bench-loop-hazard-first"))
         .arg("-plugin")
         .arg(format!("{},out={},zva=512", env.plugin.display(), trace.display()))
         .stdout(Stdio::null())
@@ -64,12 +62,7 @@ fn four_vcpus_under_mttcg_lose_and_duplicate_no_events() {
     let (ld, st) = (support::resolve(&syms, "hammer_ld"), support::resolve(&syms, "hammer_st"));
     for run in 0..3 {
         let trace = dir.join(format!("{run}.ctrace"));
-        let r = support::run_guest(
-            &env,
-            &elf,
-            &["-cpu".into(), "max".into(), "-smp".into(), "4".into()],
-            &format!(",out={},zva=512", trace.display()),
-        );
+        let r = support::run_variant(&env, name, &format!(",out={},zva=512", trace.display()));
         assert_eq!(r.status, Some(0), "{}", r.stderr);
         let counts: Vec<u64> = r
             .stdout

@@ -11,12 +11,10 @@ fn cohtrace(args: &[&str]) -> Output {
 }
 
 fn record(env: &support::Env, name: &str, trace: &Path) {
-    let elf = env.guests.join(format!("{name}.elf"));
     let mut args: Vec<String> = ["record", "--out"].iter().map(|s| s.to_string()).collect();
     args.push(trace.display().to_string());
     args.extend(["--qemu".into(), env.qemu.display().to_string(), "--plugin".into(), env.plugin.display().to_string(), "--".into()]);
-    args.extend(support::BASE_ARGS.iter().map(|s| s.to_string()));
-    args.extend(["-cpu".into(), "max".into(), "-kernel".into(), elf.display().to_string()]);
+    args.extend(support::command(env, name));
     let out = Command::new(env!("CARGO_BIN_EXE_cohtrace")).args(&args).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("trace written to"));
@@ -71,8 +69,7 @@ fn damaged_traces_are_read_up_to_the_damage_and_say_where() {
     let dir = support::tempdir("damage");
     let trace = dir.join("t.ctrace");
     // Small buffers: many chunks, so a cut or a flipped byte lands after some whole ones.
-    let elf = env.guests.join("01-nc-write-wb-read.elf");
-    let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], &format!(",out={},buffer=64", trace.display()));
+    let run = support::run_variant(&env, "01-nc-write-wb-read", &format!(",out={},buffer=64", trace.display()));
     assert_eq!(run.status, Some(0));
     let bytes = std::fs::read(&trace).unwrap();
     let t = cohtrace_analyzer::trace::TraceFile::open(&trace).unwrap();
@@ -106,14 +103,13 @@ fn damaged_traces_are_read_up_to_the_damage_and_say_where() {
 #[test]
 fn bad_plugin_options_stop_qemu_at_start_naming_the_option() {
     let Some(env) = support::env() else { return };
-    let elf = env.guests.join("01-nc-write-wb-read.elf");
     for (opts, key) in [(",bogus=1", "bogus"), (",line=100", "line"), (",model=online,on_hazard=boom", "on_hazard")] {
-        let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], opts);
+        let run = support::run_variant(&env, "01-nc-write-wb-read", opts);
         assert_ne!(run.status, Some(0), "{opts}: QEMU must not run");
         assert!(!run.stdout.contains("PASS"), "{opts}: the guest must not run");
         assert!(run.stderr.contains(&format!("'{key}'")), "{opts}: {}", run.stderr);
     }
-    let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], ",out=/nonexistent-dir/t.ctrace");
+    let run = support::run_variant(&env, "01-nc-write-wb-read", ",out=/nonexistent-dir/t.ctrace");
     assert_ne!(run.status, Some(0));
     assert!(run.stderr.contains("'out'"), "{}", run.stderr);
 }

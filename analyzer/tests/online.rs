@@ -1,11 +1,11 @@
 //! The plugin's online model and the fuzzing hooks: guest markers, per-test-case verdicts, on_hazard
-//! actions, a report file.
+//! actions, a report file. (That the online model agrees with the offline analysis on every scenario is
+//! checked by scenarios.rs, from the same run.)
 
 mod support;
 
 fn run13(env: &support::Env, variant: &str, opts: &str) -> support::Run {
-    let elf = env.guests.join(format!("{variant}.elf"));
-    support::run_guest(env, &elf, &["-cpu".into(), "max".into()], &format!(",out=none,{opts}"))
+    support::run_variant(env, variant, &format!(",out=none,{opts}"))
 }
 
 #[test]
@@ -32,11 +32,8 @@ fn on_hazard_abort_raises_sigabrt_after_writing_the_report() {
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        let elf = env.guests.join("13-test-cases.elf");
         let out = std::process::Command::new(&env.qemu)
-            .args(support::BASE_ARGS)
-            .args(["-cpu", "max", "-kernel"])
-            .arg(&elf)
+            .args(support::command(&env, "13-test-cases"))
             .arg("-plugin")
             .arg(format!("{},out=none,model=online,on_hazard=abort", env.plugin.display()))
             .output()
@@ -61,36 +58,4 @@ fn on_hazard_log_reports_per_test_case_and_runs_on() {
     assert!(r.stdout.contains("PASS"));
     assert_eq!(r.stderr.matches("new hazard").count(), 1, "only case 2 (the suppressed buffer stays silent): {}", r.stderr);
     assert!(r.stderr.contains("==cohtrace== 1 hazard found online"), "{}", r.stderr);
-}
-
-#[test]
-fn online_and_offline_agree_on_every_scenario() {
-    let Some(env) = support::env() else { return };
-    let dir = support::tempdir("online-offline");
-    for (_, m) in support::manifests() {
-        for v in &m.variant {
-            let elf = env.guests.join(format!("{}.elf", v.name));
-            let report = dir.join(format!("{}.json", v.name));
-            let trace = dir.join(format!("{}.ctrace", v.name));
-            let opts = format!(",out={},model=online,report={}{}", trace.display(), report.display(), support::zva_opt(&m.qemu_args));
-            let r = support::run_guest(&env, &elf, &m.qemu_args, &opts);
-            assert_eq!(r.status, Some(0), "{}: {}", v.name, r.stderr);
-            let online: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-            let t = cohtrace_analyzer::trace::TraceFile::open(&trace).unwrap();
-            let a = cohtrace_analyzer::analysis::analyze(&t, Default::default(), |_| {});
-            let offline: serde_json::Value =
-                serde_json::from_str(&cohtrace_analyzer::report::json::render(a.log.hazards())).unwrap();
-            let key = |v: &serde_json::Value| -> Vec<(String, String, String)> {
-                let mut k: Vec<_> = v
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| (h["class"].to_string(), h["observer"]["pc"].to_string(), h["cause"]["pc"].to_string()))
-                    .collect();
-                k.sort();
-                k
-            };
-            assert_eq!(key(&online), key(&offline), "{}", v.name);
-        }
-    }
 }

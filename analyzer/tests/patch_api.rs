@@ -32,9 +32,7 @@ fn patched_qemu_reports_nc_for_the_guest_store_and_wb_for_the_host_load() {
     let line = support::resolve(&syms, "shared_buf") & !63;
     let (store_pc, load_pc) = (support::resolve(&syms, "el1_write"), support::resolve(&syms, "el2_read"));
     let out = Command::new(&env.qemu)
-        .args(support::BASE_ARGS)
-        .args(["-cpu", "max", "-kernel"])
-        .arg(&elf)
+        .args(support::command(&env, "01-nc-write-wb-read"))
         .arg("-plugin")
         .arg(format!("{},start={:#x},end={:#x}", so.display(), line, line + 64))
         .output()
@@ -70,8 +68,7 @@ fn patched_qemu_flags_mmio_accesses() {
     // the trace; `cohtrace stats` counts them.
     let dir = support::tempdir("mmio");
     let trace = dir.join("t.ctrace");
-    let elf = env.guests.join("01-nc-write-wb-read.elf");
-    let run = support::run_guest(&env, &elf, &["-cpu".into(), "max".into()], &format!(",out={}", trace.display()));
+    let run = support::run_variant(&env, "01-nc-write-wb-read", &format!(",out={}", trace.display()));
     assert_eq!(run.status, Some(0));
     let t = cohtrace_analyzer::trace::TraceFile::open(&trace).unwrap();
     let uart: Vec<_> = t

@@ -1,27 +1,44 @@
-//! Ground truth: every scenario variant under the patched QEMU with the plugin must report exactly the
-//! hazards its manifest lists (class, line, observer PC, cause PC), in each model mode; corrected twins
-//! must report none.
+//! Ground truth, from one run of each guest variant (scenarios and the benchmark guests' -short variants)
+//! under the patched QEMU with the plugin, with its command line from the manifest. That one run records a
+//! trace with the translation cache checked against QEMU on every access (`tlb=verify`) and, at the same
+//! time, runs the online model (`model=online,report=`). From it:
+//! - the guest completes with its PASS line and the translation cache agrees with QEMU;
+//! - the offline analysis reports exactly the hazards the manifest lists (class, line, observer PC, cause
+//!   PC), in each model mode; corrected twins report none;
+//! - the online model's report equals the offline one (speculative mode, the plugin's default).
 
 mod support;
 
 use cohtrace_analyzer::analysis::analyze;
 use cohtrace_analyzer::model::{Mode, ModelConfig};
+use cohtrace_analyzer::report;
 use cohtrace_analyzer::trace::TraceFile;
 use std::collections::BTreeSet;
 
+type Key = (String, u64, u64, u64);
+
 #[test]
-fn every_scenario_reports_exactly_its_manifest() {
+fn every_variant_completes_reports_exactly_its_manifest_and_online_equals_offline() {
     let Some(env) = support::env() else { return };
     let dir = support::tempdir("scenarios");
     let mut failures = Vec::new();
-    let mut checked = 0;
-    for (path, m) in support::manifests() {
+    let (mut checked, mut online_checked) = (0, 0);
+    for (path, m) in support::all_manifests() {
+        let bench = path.parent().is_some_and(|d| d.ends_with("bench"));
         for v in &m.variant {
+            if bench && !v.name.ends_with("-short") {
+                continue; // the full-size benchmarks take seconds each: scripts/bench runs them
+            }
             let elf = env.guests.join(format!("{}.elf", v.name));
             let trace = dir.join(format!("{}.ctrace", v.name));
-            // tlb=verify: the plugin's translation cache is checked against QEMU on every access.
-            let opts = format!(",out={},tlb=verify{}", trace.display(), support::zva_opt(&m.qemu_args));
-            let run = support::run_guest(&env, &elf, &m.qemu_args, &opts);
+            let online = dir.join(format!("{}.json", v.name));
+            let opts = format!(
+                ",out={},tlb=verify,model=online,report={}{}",
+                trace.display(),
+                online.display(),
+                support::zva_opt(&m.qemu_args)
+            );
+            let run = support::run_variant(&env, &v.name, &opts);
             if !run.stderr.contains("tlb=verify: 0 translation cache mismatches") {
                 failures.push(format!("{}: translation cache disagrees with QEMU:\n{}", v.name, run.stderr));
             }
@@ -34,7 +51,7 @@ fn every_scenario_reports_exactly_its_manifest() {
             let t = TraceFile::open(&trace).unwrap();
             assert!(t.damage.is_none() && t.end.is_some(), "{}: trace not complete", v.name);
             for mode in [Mode::Speculative, Mode::Precise] {
-                let expected: BTreeSet<(String, u64, u64, u64)> = v
+                let expected: BTreeSet<Key> = v
                     .hazard
                     .iter()
                     .filter(|h| h.modes.as_ref().is_none_or(|ms| ms.iter().any(|x| x == mode.name())))
@@ -48,7 +65,7 @@ fn every_scenario_reports_exactly_its_manifest() {
                     })
                     .collect();
                 let a = analyze(&t, ModelConfig { mode, ..Default::default() }, |_| {});
-                let got: BTreeSet<(String, u64, u64, u64)> = a
+                let got: BTreeSet<Key> = a
                     .log
                     .hazards()
                     .iter()
@@ -65,9 +82,33 @@ fn every_scenario_reports_exactly_its_manifest() {
                     ));
                 }
                 checked += 1;
+                if mode == Mode::Speculative {
+                    let offline = report::json::render(a.log.hazards());
+                    match std::fs::read_to_string(&online) {
+                        Ok(on) if same_hazards(&on, &offline) => online_checked += 1,
+                        Ok(on) => failures.push(format!("{}: online report differs from offline:\n{on}\n{offline}", v.name)),
+                        Err(e) => failures.push(format!("{}: no online report {}: {e}", v.name, online.display())),
+                    }
+                }
             }
         }
     }
     assert!(checked >= 48, "only {checked} variant/mode pairs checked");
     assert!(failures.is_empty(), "{} scenario mismatches:\n{}", failures.len(), failures.join("\n"));
+    eprintln!("{checked} variant/mode verdicts and {online_checked} online reports checked");
+}
+
+/// The same (class, observer PC, cause PC, count) set in two JSON reports.
+fn same_hazards(a: &str, b: &str) -> bool {
+    let key = |s: &str| -> Option<Vec<(String, String, String, String)>> {
+        let v: serde_json::Value = serde_json::from_str(s).ok()?;
+        let mut k: Vec<_> = v
+            .as_array()?
+            .iter()
+            .map(|h| (h["class"].to_string(), h["observer"]["pc"].to_string(), h["cause"]["pc"].to_string(), h["count"].to_string()))
+            .collect();
+        k.sort();
+        Some(k)
+    };
+    key(a).is_some_and(|ka| Some(ka) == key(b))
 }

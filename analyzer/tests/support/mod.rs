@@ -43,7 +43,7 @@ pub fn env() -> Option<Env> {
 pub struct Manifest {
     pub source: String,
     pub description: String,
-    #[serde(default)]
+    /// The whole QEMU command line but `-kernel`.
     pub qemu_args: Vec<String>,
     pub variant: Vec<Variant>,
 }
@@ -64,8 +64,13 @@ pub struct Expected {
     pub modes: Option<Vec<String>>,
 }
 
+/// The scenario manifests (guests/scenarios/*.toml), with their ground truth.
 pub fn manifests() -> Vec<(PathBuf, Manifest)> {
-    let mut v: Vec<_> = std::fs::read_dir(repo().join("guests/scenarios"))
+    read_manifests("guests/scenarios")
+}
+
+fn read_manifests(dir: &str) -> Vec<(PathBuf, Manifest)> {
+    let mut v: Vec<_> = std::fs::read_dir(repo().join(dir))
         .unwrap()
         .flatten()
         .map(|e| e.path())
@@ -101,27 +106,34 @@ pub fn resolve(syms: &HashMap<String, u64>, expr: &str) -> u64 {
     syms.get(name).unwrap_or_else(|| panic!("symbol {name} not in ELF")) + off
 }
 
-pub const BASE_ARGS: &[&str] =
-    &["-M", "virt,virtualization=on", "-m", "128M", "-nographic", "-nic", "none", "-semihosting"];
-
 pub struct Run {
     pub status: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
 
-/// Runs a guest ELF under QEMU with the plugin; `plugin_opts` are appended to the -plugin argument.
-pub fn run_guest(env: &Env, elf: &Path, extra: &[String], plugin_opts: &str) -> Run {
+/// Every manifest, scenarios and benchmark guests.
+pub fn all_manifests() -> Vec<(PathBuf, Manifest)> {
+    let mut v = manifests();
+    v.extend(read_manifests("guests/bench"));
+    v
+}
+
+/// A guest variant's whole QEMU command line: its manifest's `qemu_args`, then `-kernel` and its ELF.
+pub fn command(env: &Env, variant: &str) -> Vec<String> {
+    let (_, m) = all_manifests()
+        .into_iter()
+        .find(|(_, m)| m.variant.iter().any(|v| v.name == variant))
+        .unwrap_or_else(|| panic!("no manifest has a variant {variant}"));
+    let mut args = m.qemu_args.clone();
+    args.extend(["-kernel".to_string(), env.guests.join(format!("{variant}.elf")).display().to_string()]);
+    args
+}
+
+/// Runs a guest variant under QEMU with the plugin; `plugin_opts` are appended to the -plugin argument.
+pub fn run_variant(env: &Env, variant: &str, plugin_opts: &str) -> Run {
     let spec = format!("{}{}", env.plugin.display(), plugin_opts);
-    let out = Command::new(&env.qemu)
-        .args(BASE_ARGS)
-        .arg("-kernel")
-        .arg(elf)
-        .args(extra)
-        .arg("-plugin")
-        .arg(spec)
-        .output()
-        .expect("running QEMU");
+    let out = Command::new(&env.qemu).args(command(env, variant)).arg("-plugin").arg(spec).output().expect("running QEMU");
     Run {
         status: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
