@@ -5,9 +5,23 @@
 use super::line::Line;
 use crate::event::CacheOp;
 use crate::regime::Regime;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
 pub const PAGE_SHIFT: u32 = 12;
+/// Entries of the direct-mapped cache in front of the page table: real code moves among a few dozen pages
+/// at a time, and a hash probe per line was a sixth of a Linux replay.
+const NEAR: usize = 256;
+const NO_LINE: u32 = u32::MAX;
+
+/// One 4 KB physical page: the indices of its lines' state, and the page-level evidence speculative mode
+/// needs (docs/model.md, "Modes").
+struct Page {
+    lines: Box<[u32]>,
+    /// A cacheable data access touched the page: a live cacheable mapping may allocate any of its lines.
+    cacheable: bool,
+    /// Code was fetched from the page: the I-cache may hold any of its lines.
+    fetched: bool,
+}
 
 #[derive(Clone, Copy, Default)]
 pub struct VcpuState {
@@ -17,15 +31,12 @@ pub struct VcpuState {
 }
 
 pub struct Book {
-    line_ids: HashMap<u64, u32>,
+    line_shift: u32,
+    page_ids: HashMap<u64, u32>,
+    pages: Vec<Page>,
+    /// (page number, index) of recently used pages, by page number modulo NEAR.
+    near_pages: Box<[(u64, u32); NEAR]>,
     pub lines: Vec<Line>,
-    last_line_pa: u64,
-    last_line_idx: usize,
-    /// Pages with evidence of a live cacheable data mapping, and of an instruction fetch (speculative mode).
-    cacheable_pages: HashSet<u64>,
-    fetched_pages: HashSet<u64>,
-    last_cacheable_page: u64,
-    last_fetched_query: (u64, bool),
     /// Interned regimes, so writer records stay small.
     regimes: Vec<Regime>,
     regime_ids: HashMap<Regime, u16>,
@@ -38,16 +49,13 @@ pub struct Book {
 }
 
 impl Book {
-    pub fn new() -> Book {
+    pub fn new(line_shift: u32) -> Book {
         let mut b = Book {
-            line_ids: HashMap::new(),
+            line_shift: line_shift.min(PAGE_SHIFT),
+            page_ids: HashMap::new(),
+            pages: Vec::new(),
+            near_pages: Box::new([(u64::MAX, 0); NEAR]),
             lines: Vec::new(),
-            last_line_pa: u64::MAX,
-            last_line_idx: 0,
-            cacheable_pages: HashSet::new(),
-            fetched_pages: HashSet::new(),
-            last_cacheable_page: u64::MAX,
-            last_fetched_query: (u64::MAX, false),
             regimes: Vec::new(),
             regime_ids: HashMap::new(),
             vcpus: Vec::new(),
@@ -97,61 +105,82 @@ impl Book {
         self.vcpus.get(v as usize).and_then(|s| s.set_way)
     }
 
-    pub fn page_cacheably_mapped(&self, line_pa: u64) -> bool {
-        self.cacheable_pages.contains(&(line_pa >> PAGE_SHIFT))
+    /// The page holding `line_pa`, created on first use.
+    #[inline(always)]
+    fn page(&mut self, line_pa: u64) -> &mut Page {
+        let i = self.page_index(line_pa);
+        &mut self.pages[i]
     }
 
-    #[inline]
-    pub fn note_cacheable(&mut self, line_pa: u64) {
+    #[inline(always)]
+    fn page_index(&mut self, line_pa: u64) -> usize {
         let page = line_pa >> PAGE_SHIFT;
-        if page != self.last_cacheable_page {
-            self.last_cacheable_page = page;
-            self.cacheable_pages.insert(page);
+        let (p, idx) = self.near_pages[page as usize % NEAR];
+        if p == page { idx as usize } else { self.page_slow(page) }
+    }
+
+    #[inline(never)]
+    fn page_slow(&mut self, page: u64) -> usize {
+        let next = self.pages.len();
+        let idx = *self.page_ids.entry(page).or_insert(next as u32) as usize;
+        if idx == next {
+            let slots = 1usize << (PAGE_SHIFT - self.line_shift);
+            self.pages.push(Page { lines: vec![NO_LINE; slots].into_boxed_slice(), cacheable: false, fetched: false });
         }
+        self.near_pages[page as usize % NEAR] = (page, idx as u32);
+        idx
+    }
+
+    fn existing_page(&self, line_pa: u64) -> Option<&Page> {
+        let page = line_pa >> PAGE_SHIFT;
+        let (p, idx) = self.near_pages[page as usize % NEAR];
+        let i = if p == page { idx as usize } else { *self.page_ids.get(&page)? as usize };
+        self.pages.get(i)
+    }
+
+    #[inline(always)]
+    fn slot(&self, line_pa: u64) -> usize {
+        ((line_pa & ((1 << PAGE_SHIFT) - 1)) >> self.line_shift) as usize
+    }
+
+    pub fn page_cacheably_mapped(&mut self, line_pa: u64) -> bool {
+        self.page(line_pa).cacheable
+    }
+
+    #[inline(always)]
+    pub fn note_cacheable(&mut self, line_pa: u64) {
+        self.page(line_pa).cacheable = true;
     }
 
     /// Code was fetched from the line's page.
     pub fn note_fetched(&mut self, line_pa: u64) {
-        if self.fetched_pages.insert(line_pa >> PAGE_SHIFT) {
-            self.last_fetched_query = (u64::MAX, false);
-        }
+        self.page(line_pa).fetched = true;
     }
 
-    /// Whether code was fetched from the page (speculative I-cache), with a one-entry cache.
-    #[inline]
-    pub fn fetched_page(&mut self, line_pa: u64) -> bool {
-        let page = line_pa >> PAGE_SHIFT;
-        if page != self.last_fetched_query.0 {
-            self.last_fetched_query = (page, self.fetched_pages.contains(&page));
-        }
-        self.last_fetched_query.1
-    }
-
-    /// Index of a line's state, created on first use.
+    /// Whether code was fetched from the line's page (speculative I-cache).
     #[inline(always)]
-    fn line_index(&mut self, line_pa: u64) -> usize {
-        if line_pa == self.last_line_pa {
-            return self.last_line_idx;
-        }
-        let next = self.lines.len();
-        let idx = *self.line_ids.entry(line_pa).or_insert(next as u32) as usize;
-        if idx == next {
+    pub fn fetched_page(&mut self, line_pa: u64) -> bool {
+        self.page(line_pa).fetched
+    }
+
+    /// A line's state, created on first use.
+    #[inline(always)]
+    pub fn line(&mut self, line_pa: u64) -> &mut Line {
+        let slot = self.slot(line_pa);
+        let p = self.page_index(line_pa);
+        let entry = &mut self.pages[p].lines[slot];
+        if *entry == NO_LINE {
+            *entry = self.lines.len() as u32;
             self.lines.push(Line::new());
         }
-        self.last_line_pa = line_pa;
-        self.last_line_idx = idx;
-        idx
-    }
-
-    #[inline]
-    pub fn line(&mut self, line_pa: u64) -> &mut Line {
-        let i = self.line_index(line_pa);
+        let i = *entry as usize;
         &mut self.lines[i]
     }
 
     /// A line's state if it exists (maintenance of a line never accessed has nothing to do).
     pub fn existing_line(&mut self, line_pa: u64) -> Option<&mut Line> {
-        let i = if line_pa == self.last_line_pa { self.last_line_idx } else { *self.line_ids.get(&line_pa)? as usize };
-        self.lines.get_mut(i)
+        let slot = self.slot(line_pa);
+        let i = *self.existing_page(line_pa)?.lines.get(slot)?;
+        self.lines.get_mut(i as usize)
     }
 }

@@ -52,7 +52,7 @@ impl Model {
             cfg,
             line_shift: cfg.line_size.max(16).trailing_zeros(),
             mask_granule: cfg.line_size.max(16).trailing_zeros().saturating_sub(6),
-            book: Book::new(),
+            book: Book::new(cfg.line_size.max(16).trailing_zeros()),
             seq: 0,
             log: HazardLog::default(),
             suppressed: Vec::new(),
