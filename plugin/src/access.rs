@@ -31,7 +31,7 @@ fn record_access(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, meminfo: qemu_plugin
     let (pa, info, mem, regime) = if e.va_page == va_page && e.meminfo == meminfo && e.generation == generation && p.fast_path {
         (e.pa_page | (vaddr & 0xfff), e.info, e.mem, e.regime)
     } else {
-        translate_guarded(p, v, slot, generation, meminfo, vaddr)?
+        translate_guarded(p, v, Miss { slot, generation, meminfo, vaddr })?
     };
     if regime != v.current_regime {
         p.ensure_regime(v, regime);
@@ -40,31 +40,27 @@ fn record_access(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, meminfo: qemu_plugin
     Some(())
 }
 
-/// The miss path inside the panic guard, out of line so that the hit path keeps its registers.
-#[cold]
-#[inline(never)]
-fn translate_guarded(
-    p: &Plugin,
-    v: &mut Vcpu,
+/// A translation-cache miss: the access and the slot it goes into.
+#[derive(Clone, Copy)]
+struct Miss {
     slot: usize,
     generation: u32,
     meminfo: qemu_plugin_meminfo_t,
     vaddr: u64,
-) -> Option<(u64, u8, u16, u64)> {
-    crate::guard("memory callback", None, || unsafe { translate_access(p, v, slot, generation, meminfo, vaddr) })
+}
+
+/// The miss path inside the panic guard, out of line so that the hit path keeps its registers.
+#[cold]
+#[inline(never)]
+fn translate_guarded(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64, u8, u16, u64)> {
+    crate::state::guard("memory callback", None, || unsafe { translate_access(p, v, miss) })
 }
 
 /// The hot path's miss: ask QEMU, classify, remember. Also every access when the fast path is off
 /// (physical filters, tlb=off, tlb=verify). `None`: not recorded (filtered out, or no TLB entry).
 #[cold]
-unsafe fn translate_access(
-    p: &Plugin,
-    v: &mut Vcpu,
-    slot: usize,
-    generation: u32,
-    meminfo: qemu_plugin_meminfo_t,
-    vaddr: u64,
-) -> Option<(u64, u8, u16, u64)> {
+unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64, u8, u16, u64)> {
+    let Miss { slot, generation, meminfo, vaddr } = miss;
     let mut pa = 0u64;
     let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
     if raw == 0 {

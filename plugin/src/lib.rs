@@ -2,7 +2,8 @@
 //!
 //! One file per callback kind: `lifecycle` (install, vCPU start/idle, exit), `translate` (translation
 //! time: decode, register, record fetches), `access` (the per-access hot path), `sysinsn` (MSR,
-//! maintenance, markers); `state` holds the shared state and the push/flush every callback uses; `sink` is
+//! maintenance, markers); `state` holds the shared state, the panic guard and the push/flush every callback
+//! uses; `sink` is
 //! the writer thread. No callback lets a panic unwind into QEMU.
 
 mod access;
@@ -24,23 +25,6 @@ use std::ffi::{CStr, c_char, c_int};
 #[unsafe(no_mangle)]
 pub static qemu_plugin_version: c_int = qemu_plugin_sys::QEMU_PLUGIN_VERSION as c_int;
 
-/// Runs `f`, turning a panic into a message: a panic must never unwind into QEMU's C frames.
-pub(crate) fn guard<T>(what: &str, default: T, f: impl FnOnce() -> T) -> T {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(v) => v,
-        Err(e) => {
-            let msg = e
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| e.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            eprintln!("cohtrace: internal error in {what}: {msg}; capture stops");
-            state::disable();
-            default
-        }
-    }
-}
-
 /// # Safety
 /// Called by QEMU once, with valid `info` and `argc` strings in `argv`.
 #[unsafe(no_mangle)]
@@ -52,7 +36,7 @@ pub unsafe extern "C" fn qemu_plugin_install(
 ) -> c_int {
     // Keep the default hook's output short: guard() prints our own message.
     std::panic::set_hook(Box::new(|_| {}));
-    guard("install", -1, || {
+    state::guard("install", -1, || {
         let args: Vec<String> = (0..argc.max(0) as usize)
             // SAFETY: QEMU passes argc valid C strings.
             .map(|i| unsafe { CStr::from_ptr(*argv.add(i)) }.to_string_lossy().into_owned())

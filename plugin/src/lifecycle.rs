@@ -58,7 +58,7 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
 }
 
 unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
-    crate::guard("vcpu_init", (), || {
+    crate::state::guard("vcpu_init", (), || {
         let Some(p) = plugin() else { return };
         THREAD_VCPU.with(|t| t.set(vcpu_index));
         let regs = match p.regs.get_or_init(RegHandles::find) {
@@ -88,7 +88,7 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
 
 /// A vCPU going idle (WFI) hands over what it has, so that the online model's merge does not wait on it.
 unsafe extern "C" fn on_vcpu_idle(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
-    crate::guard("vcpu_idle", (), || {
+    crate::state::guard("vcpu_idle", (), || {
         if let Some(p) = plugin()
             && p.multi
         {
@@ -101,7 +101,7 @@ unsafe extern "C" fn on_vcpu_idle(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
 }
 
 unsafe extern "C" fn on_exit(_id: qemu_plugin_id_t, _udata: *mut c_void) {
-    crate::guard("exit", (), finish)
+    crate::state::guard("exit", (), finish)
 }
 
 const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 8;

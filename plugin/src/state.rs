@@ -88,6 +88,23 @@ pub fn disable() {
     ACTIVE.store(false, Ordering::Relaxed);
 }
 
+/// Runs `f`, turning a panic into a message: a panic must never unwind into QEMU's C frames.
+pub fn guard<T>(what: &str, default: T, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("cohtrace: internal error in {what}: {msg}; capture stops");
+            disable();
+            default
+        }
+    }
+}
+
 pub fn plugin() -> Option<&'static Plugin> {
     PLUGIN.get()
 }

@@ -16,7 +16,7 @@ use qemu_plugin_sys::qemu_plugin_hwaddr_phys_addr;
 use std::ffi::{c_uint, c_void};
 
 pub unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
-    crate::guard("system instruction callback", (), || {
+    crate::state::guard("system instruction callback", (), || {
         let Some(p) = plugin() else { return };
         let Some(Ok(regs)) = p.regs.get() else { return };
         // SAFETY: udata is the interned InsnInfo.

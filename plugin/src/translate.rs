@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use std::sync::atomic::Ordering;
 
 pub unsafe extern "C" fn on_tb_trans(_id: qemu_plugin_id_t, tb: *mut qemu_plugin_tb) {
-    crate::guard("tb_trans", (), || {
+    crate::state::guard("tb_trans", (), || {
         let Some(p) = plugin() else { return };
         if !crate::state::ACTIVE.load(Ordering::Relaxed) {
             return;

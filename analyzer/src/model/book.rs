@@ -2,7 +2,7 @@
 //! accesses mostly hit the same line), page-level evidence for speculative mode, interned regimes, per-vCPU
 //! state, and what the trace said about the CPU.
 
-use super::line::Line;
+use super::line::{Line, Site, Writer, WriterRef};
 use crate::event::CacheOp;
 use crate::regime::Regime;
 use hashbrown::HashMap;
@@ -13,10 +13,18 @@ pub const PAGE_SHIFT: u32 = 12;
 const NEAR: usize = 256;
 const NO_LINE: u32 = u32::MAX;
 
+/// How many lines a page keeps inline before it allocates a slot for every line of the page (sparse
+/// traces touch one or two lines of most pages).
+const INLINE_LINES: usize = 2;
+
 /// One 4 KB physical page: the indices of its lines' state, and the page-level evidence speculative mode
 /// needs (docs/model.md, "Modes").
 struct Page {
-    lines: Box<[u32]>,
+    /// (slot, line index) of the page's first lines, until `lines` exists.
+    inline: [(u16, u32); INLINE_LINES],
+    inline_len: u8,
+    /// A slot per line of the page (NO_LINE where none), once more than INLINE_LINES lines exist.
+    lines: Option<Box<[u32]>>,
     /// A cacheable data access touched the page: a live cacheable mapping may allocate any of its lines.
     cacheable: bool,
     /// Code was fetched from the page: the I-cache may hold any of its lines.
@@ -30,7 +38,63 @@ pub struct VcpuState {
     pub set_way: Option<(u64, u64, CacheOp)>,
 }
 
+/// Interned writer sites (`line::Site`), with a direct-mapped cache in front: a store interns its site
+/// (the same few instructions write again and again).
+pub struct Sites {
+    list: Vec<Site>,
+    ids: HashMap<Site, u32>,
+    near: Box<[(Site, u32); NEAR]>,
+}
+
+impl Page {
+    /// The index of the line in `slot`, or NO_LINE.
+    #[inline(always)]
+    fn find(&self, slot: usize) -> u32 {
+        if let Some(lines) = &self.lines {
+            return lines.get(slot).copied().unwrap_or(NO_LINE);
+        }
+        for &(s, i) in &self.inline[..self.inline_len as usize] {
+            if s as usize == slot {
+                return i;
+            }
+        }
+        NO_LINE
+    }
+}
+
+impl Sites {
+    fn new() -> Sites {
+        let mut s = Sites { list: Vec::new(), ids: HashMap::new(), near: Box::new([(Site::default(), 0); NEAR]) };
+        // Id 0 is the empty site (`Writer::default()`: "nobody").
+        s.intern_slow(Site::default(), 0);
+        s
+    }
+
+    #[inline(always)]
+    fn intern(&mut self, site: Site) -> u32 {
+        let slot = ((site.pc >> 2) ^ (site.action as u64) << 3 ^ (site.mem as u64) ^ (site.regime as u64) << 5) as usize % NEAR;
+        let (s, id) = self.near[slot];
+        if s == site { id } else { self.intern_slow(site, slot) }
+    }
+
+    #[inline(never)]
+    fn intern_slow(&mut self, site: Site, slot: usize) -> u32 {
+        let next = self.list.len() as u32;
+        let id = *self.ids.entry(site).or_insert(next);
+        if id == next {
+            self.list.push(site);
+        }
+        self.near[slot] = (site, id);
+        id
+    }
+
+    fn get(&self, id: u32) -> Site {
+        self.list.get(id as usize).copied().unwrap_or_default()
+    }
+}
+
 pub struct Book {
+    pub sites: Sites,
     line_shift: u32,
     page_ids: HashMap<u64, u32>,
     pages: Vec<Page>,
@@ -51,6 +115,7 @@ pub struct Book {
 impl Book {
     pub fn new(line_shift: u32) -> Book {
         let mut b = Book {
+            sites: Sites::new(),
             line_shift: line_shift.min(PAGE_SHIFT),
             page_ids: HashMap::new(),
             pages: Vec::new(),
@@ -65,6 +130,17 @@ impl Book {
         };
         b.intern_regime(Regime::default());
         b
+    }
+
+    /// A writer as lines store it.
+    #[inline(always)]
+    pub fn writer(&mut self, w: &WriterRef) -> Writer {
+        Writer::new(self.sites.intern(w.site()), w)
+    }
+
+    /// A stored writer in full, for a report.
+    pub fn expand(&self, w: Writer) -> WriterRef {
+        WriterRef::from_parts(self.sites.get(w.site), w)
     }
 
     fn intern_regime(&mut self, r: Regime) -> u16 {
@@ -124,8 +200,7 @@ impl Book {
         let next = self.pages.len();
         let idx = *self.page_ids.entry(page).or_insert(next as u32) as usize;
         if idx == next {
-            let slots = 1usize << (PAGE_SHIFT - self.line_shift);
-            self.pages.push(Page { lines: vec![NO_LINE; slots].into_boxed_slice(), cacheable: false, fetched: false });
+            self.pages.push(Page { inline: [(0, NO_LINE); INLINE_LINES], inline_len: 0, lines: None, cacheable: false, fetched: false });
         }
         self.near_pages[page as usize % NEAR] = (page, idx as u32);
         idx
@@ -168,19 +243,41 @@ impl Book {
     pub fn line(&mut self, line_pa: u64) -> &mut Line {
         let slot = self.slot(line_pa);
         let p = self.page_index(line_pa);
-        let entry = &mut self.pages[p].lines[slot];
-        if *entry == NO_LINE {
-            *entry = self.lines.len() as u32;
-            self.lines.push(Line::new());
+        let i = match self.pages[p].find(slot) {
+            NO_LINE => self.add_line(p, slot),
+            i => i,
+        };
+        &mut self.lines[i as usize]
+    }
+
+    #[inline(never)]
+    fn add_line(&mut self, p: usize, slot: usize) -> u32 {
+        let idx = self.lines.len() as u32;
+        self.lines.push(Line::new());
+        let slots = 1usize << (PAGE_SHIFT - self.line_shift);
+        let page = &mut self.pages[p];
+        if page.lines.is_none() && (page.inline_len as usize) < INLINE_LINES {
+            page.inline[page.inline_len as usize] = (slot as u16, idx);
+            page.inline_len += 1;
+            return idx;
         }
-        let i = *entry as usize;
-        &mut self.lines[i]
+        let lines = page.lines.get_or_insert_with(|| {
+            let mut all = vec![NO_LINE; slots].into_boxed_slice();
+            for &(s, i) in &page.inline[..page.inline_len as usize] {
+                all[s as usize] = i;
+            }
+            all
+        });
+        lines[slot] = idx;
+        idx
     }
 
     /// A line's state if it exists (maintenance of a line never accessed has nothing to do).
     pub fn existing_line(&mut self, line_pa: u64) -> Option<&mut Line> {
         let slot = self.slot(line_pa);
-        let i = *self.existing_page(line_pa)?.lines.get(slot)?;
-        self.lines.get_mut(i as usize)
+        match self.existing_page(line_pa)?.find(slot) {
+            NO_LINE => None,
+            i => self.lines.get_mut(i as usize),
+        }
     }
 }

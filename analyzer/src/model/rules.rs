@@ -45,8 +45,9 @@ impl Model {
             v
         };
         if line.stale_in(got, mask) {
-            let cause = line.latest_by;
-            let missing = if line.pe.is_speculative() {
+            let (cause, speculative) = (line.latest_by, line.pe.is_speculative());
+            let cause = self.book.expand(cause);
+            let missing = if speculative {
                 "DC IVAC or DC CIVAC (to PoC) by the reader after the write and before the read \
                  (the reader's live cacheable mapping of the page lets the cache hold an old copy)"
             } else {
@@ -64,8 +65,10 @@ impl Model {
         let line = self.book.line(line_pa);
         let got = if system_cache && line.beyond_pou.present() { line.beyond_pou.ver } else { line.mem };
         if line.stale_in(got, mask) {
+            let only_beyond_pou = line.beyond_pou.dirty() && !line.pe.dirty();
             let cause = line.dirty_writer();
-            let missing = if line.beyond_pou.dirty() && !line.pe.dirty() {
+            let cause = self.book.expand(cause);
+            let missing = if only_beyond_pou {
                 "DC CVAC or DC CIVAC (to PoC) by the writer after the write: DC CVAU only cleans to PoU, which is not PoC"
             } else {
                 "DC CVAC or DC CIVAC (to PoC) by the writer after the write and before the non-cacheable read"
@@ -82,6 +85,7 @@ impl Model {
         let spec_icache = self.speculative_icache(line_pa);
         let (line_size, granule) = (1u64 << self.line_shift, self.mask_granule);
         self.book.note_cacheable(line_pa);
+        let writer = self.book.writer(w);
         let line = self.book.line(line_pa);
         let base = if line.pe.present() {
             Some(line.pe.ver)
@@ -93,9 +97,10 @@ impl Model {
         // Bytes this write covers are not clobbered: their newest data is this write's.
         let others = !mask & byte_mask(0, line_size, granule);
         let clobbers = base.is_some_and(|v| line.stale_in(v, others));
-        let victim = if clobbers { line.latest_by } else { WriterRef::default() };
-        line.write_back(w, mask, spec_icache);
+        let victim = line.latest_by;
+        line.write_back(writer, mask, spec_icache);
         if clobbers {
+            let victim = self.book.expand(victim);
             self.hazard(
                 HazardClass::LostWrite,
                 line_pa,
@@ -128,11 +133,13 @@ impl Model {
         let spec_icache = self.speculative_icache(line_pa);
         let spec_mapped = self.cfg.mode == Mode::Speculative
             && (self.cfg.reset == ResetState::Unknown || self.book.page_cacheably_mapped(line_pa));
+        let writer = self.book.writer(w);
         let line = self.book.line(line_pa);
         let dirty = line.pe.dirty() || line.beyond_pou.dirty();
-        let cause = if dirty { line.dirty_writer() } else { WriterRef::default() };
-        line.write_memory(w, mask, write_through, spec_mapped, spec_icache);
+        let cause = line.dirty_writer();
+        line.write_memory(writer, mask, write_through, spec_mapped, spec_icache);
         if dirty {
+            let cause = self.book.expand(cause);
             self.hazard(
                 HazardClass::LostWrite,
                 line_pa,
@@ -213,6 +220,7 @@ impl Model {
         let cause = line.dirty_writer();
         line.invalidate_data();
         if dirty {
+            let cause = self.book.expand(cause);
             self.hazard(
                 HazardClass::LostWrite,
                 line_pa,
@@ -314,6 +322,7 @@ impl Model {
         };
         if line.stale_in(got, mask) {
             let cause = line.latest_by;
+            let cause = self.book.expand(cause);
             self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
         }
     }
