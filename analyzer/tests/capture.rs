@@ -9,7 +9,7 @@ use cohtrace_analyzer::model::{Mode, ModelConfig};
 use cohtrace_analyzer::trace::TraceFile;
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn a_qemu_killed_with_sigkill_leaves_a_trace_readable_up_to_its_last_whole_chunk() {
@@ -25,10 +25,9 @@ fn a_qemu_killed_with_sigkill_leaves_a_trace_readable_up_to_its_last_whole_chunk
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until a good number of chunks are on disk (the loop runs for many seconds under the plugin).
-    let start = Instant::now();
+    // Wait until a good number of chunks are on disk (the loop runs for many seconds under the plugin, and
+    // then the guest powers off: the wait ends either way, with no clock in the test).
     while std::fs::metadata(&trace).map_or(0, |m| m.len()) < 8 << 20 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the trace does not grow");
         assert!(child.try_wait().unwrap().is_none(), "QEMU ended before it could be killed");
         std::thread::sleep(Duration::from_millis(20));
     }

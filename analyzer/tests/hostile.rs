@@ -5,7 +5,6 @@
 
 use cohtrace_analyzer::fuzzing::BoundedAlloc;
 use cohtrace_analyzer::trace::{Geometry, Header, TraceFile, TraceWriter};
-use std::time::Instant;
 
 #[global_allocator]
 static ALLOC: BoundedAlloc = BoundedAlloc::new();
@@ -75,7 +74,8 @@ fn a_huge_chunk_is_decoded_in_bounded_batches() {
 }
 
 /// 65536 vCPUs with one record each, then more chunks for all of them: streams were found by a linear
-/// search per chunk and merged by a linear scan per record (5.6 s for the first part alone).
+/// search per chunk and merged by a linear scan per record (5.6 s for the first part alone). That the merge
+/// does O(1) head reads per record is pinned, without a clock, in trace::merge's tests.
 #[test]
 fn many_vcpus_are_merged_in_linear_time() {
     let _serial = serial();
@@ -87,7 +87,6 @@ fn many_vcpus_are_merged_in_linear_time() {
         }
     }
     let t = TraceFile::from_bytes(bytes).unwrap();
-    let start = Instant::now();
     ALLOC.reset_peak();
     let base = ALLOC.live();
     let (replayed, iterated) = counts(&t);
@@ -95,8 +94,6 @@ fn many_vcpus_are_merged_in_linear_time() {
     let grew = ALLOC.peak() - base;
     let n = 3 * vcpus as u64;
     assert_eq!((replayed, iterated, events), (n, n, n));
-    let secs = start.elapsed().as_secs_f64();
-    assert!(secs < 10.0, "{vcpus} vCPUs took {secs:.1} s");
     assert!(grew < 256 << 20, "{vcpus} vCPUs took {} MB", grew >> 20);
 }
 

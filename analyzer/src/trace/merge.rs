@@ -103,13 +103,14 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
 
-    struct Queues(Vec<VecDeque<u64>>);
+    struct Queues(Vec<VecDeque<u64>>, u64);
 
     impl Heads for Queues {
         fn count(&self) -> usize {
             self.0.len()
         }
         fn head(&mut self, i: usize) -> Option<u64> {
+            self.1 += 1; // head reads: the merge's work
             self.0[i].front().copied()
         }
     }
@@ -126,7 +127,7 @@ mod tests {
     /// Deals `n` increasing sequence numbers at random to `streams` streams (some stay empty).
     fn deal(n: u64, streams: usize, start: u64, seed: u64) -> Queues {
         let mut r = rng(seed);
-        let mut q = Queues(vec![VecDeque::new(); streams]);
+        let mut q = Queues(vec![VecDeque::new(); streams], 0);
         let mut seq = start;
         for _ in 0..n {
             seq = seq.saturating_add(1 + r() % 3);
@@ -155,11 +156,23 @@ mod tests {
     }
 
     #[test]
+    fn the_heap_reads_a_bounded_number_of_heads_per_record() {
+        // A scan per record over 65536 streams took seconds (hostile.rs); the heap must not depend on n.
+        for streams in [16, 4096, 65536] {
+            let mut q = deal(200_000, streams, 0, 13);
+            let n: u64 = q.0.iter().map(|d| d.len() as u64).sum();
+            let got = drain(&mut q, &mut Merge::new(streams), None);
+            assert_eq!(got.len() as u64, n);
+            assert!(q.1 <= streams as u64 + 3 * n, "{streams} streams: {} head reads for {n} records", q.1);
+        }
+    }
+
+    #[test]
     fn empty_streams_and_no_streams() {
-        let mut none = Queues(Vec::new());
+        let mut none = Queues(Vec::new(), 0);
         assert_eq!(Merge::new(0).next(&mut none, None), None);
         for streams in [3, 20] {
-            let mut q = Queues(vec![VecDeque::new(); streams]);
+            let mut q = Queues(vec![VecDeque::new(); streams], 0);
             q.0[streams - 1].extend([5, 6]);
             assert_eq!(drain(&mut q, &mut Merge::new(streams), None), vec![5, 6]);
         }
@@ -168,7 +181,7 @@ mod tests {
     #[test]
     fn sequence_numbers_at_the_top_of_the_range() {
         for streams in [2, 12] {
-            let mut q = Queues(vec![VecDeque::new(); streams]);
+            let mut q = Queues(vec![VecDeque::new(); streams], 0);
             q.0[0].extend([u64::MAX - 2, u64::MAX]);
             q.0[1].extend([u64::MAX - 1]);
             let got = drain(&mut q, &mut Merge::new(streams), None);
@@ -179,7 +192,7 @@ mod tests {
     #[test]
     fn ties_go_to_the_lower_stream_in_both_modes() {
         for streams in [2, 12] {
-            let mut q = Queues(vec![VecDeque::new(); streams]);
+            let mut q = Queues(vec![VecDeque::new(); streams], 0);
             q.0[1].push_back(7);
             q.0[0].push_back(7);
             let mut m = Merge::new(streams);
@@ -226,7 +239,7 @@ mod tests {
     fn a_caller_may_take_more_than_the_head_of_the_stream_it_got() {
         // Marker arguments: the caller takes the following records of the same stream too.
         for streams in [2, 10] {
-            let mut q = Queues(vec![VecDeque::new(); streams]);
+            let mut q = Queues(vec![VecDeque::new(); streams], 0);
             q.0[0].extend([1, 2, 3, 10]);
             q.0[1].extend([4, 5]);
             let mut m = Merge::new(streams);
