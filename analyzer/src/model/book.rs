@@ -25,10 +25,16 @@ struct Page {
     inline_len: u8,
     /// A slot per line of the page (NO_LINE where none), once more than INLINE_LINES lines exist.
     lines: Option<Box<[u32]>>,
+    evidence: PageEvidence,
+}
+
+/// What speculative mode knows of a page.
+#[derive(Clone, Copy, Default)]
+pub struct PageEvidence {
     /// A cacheable data access touched the page: a live cacheable mapping may allocate any of its lines.
-    cacheable: bool,
+    pub cacheable: bool,
     /// Code was fetched from the page: the I-cache may hold any of its lines.
-    fetched: bool,
+    pub fetched: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -43,8 +49,11 @@ pub struct VcpuState {
 pub struct Sites {
     list: Vec<Site>,
     ids: HashMap<Site, u32>,
-    near: Box<[(Site, u32); NEAR]>,
+    near: Box<[(Site, u32); NEAR_SITES]>,
 }
+
+/// Entries of the sites' direct-mapped cache: a kernel stores from thousands of places.
+const NEAR_SITES: usize = 4096;
 
 impl Page {
     /// The index of the line in `slot`, or NO_LINE.
@@ -64,7 +73,7 @@ impl Page {
 
 impl Sites {
     fn new() -> Sites {
-        let mut s = Sites { list: Vec::new(), ids: HashMap::new(), near: Box::new([(Site::default(), 0); NEAR]) };
+        let mut s = Sites { list: Vec::new(), ids: HashMap::new(), near: vec![(Site::default(), 0); NEAR_SITES].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!()) };
         // Id 0 is the empty site (`Writer::default()`: "nobody").
         s.intern_slow(Site::default(), 0);
         s
@@ -72,7 +81,8 @@ impl Sites {
 
     #[inline(always)]
     fn intern(&mut self, site: Site) -> u32 {
-        let slot = ((site.pc >> 2) ^ (site.action as u64) << 3 ^ (site.mem as u64) ^ (site.regime as u64) << 5) as usize % NEAR;
+        let key = site.pc ^ (site.action as u64) << 48 ^ (site.mem as u64) << 32 ^ (site.regime as u64) << 16 ^ site.vcpu as u64;
+        let slot = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % NEAR_SITES;
         let (s, id) = self.near[slot];
         if s == site { id } else { self.intern_slow(site, slot) }
     }
@@ -200,7 +210,7 @@ impl Book {
         let next = self.pages.len();
         let idx = *self.page_ids.entry(page).or_insert(next as u32) as usize;
         if idx == next {
-            self.pages.push(Page { inline: [(0, NO_LINE); INLINE_LINES], inline_len: 0, lines: None, cacheable: false, fetched: false });
+            self.pages.push(Page { inline: [(0, NO_LINE); INLINE_LINES], inline_len: 0, lines: None, evidence: PageEvidence::default() });
         }
         self.near_pages[page as usize % NEAR] = (page, idx as u32);
         idx
@@ -218,36 +228,32 @@ impl Book {
         ((line_pa & ((1 << PAGE_SHIFT) - 1)) >> self.line_shift) as usize
     }
 
-    pub fn page_cacheably_mapped(&mut self, line_pa: u64) -> bool {
-        self.page(line_pa).cacheable
-    }
-
     #[inline(always)]
     pub fn note_cacheable(&mut self, line_pa: u64) {
-        self.page(line_pa).cacheable = true;
+        self.page(line_pa).evidence.cacheable = true;
     }
 
     /// Code was fetched from the line's page.
     pub fn note_fetched(&mut self, line_pa: u64) {
-        self.page(line_pa).fetched = true;
-    }
-
-    /// Whether code was fetched from the line's page (speculative I-cache).
-    #[inline(always)]
-    pub fn fetched_page(&mut self, line_pa: u64) -> bool {
-        self.page(line_pa).fetched
+        self.page(line_pa).evidence.fetched = true;
     }
 
     /// A line's state, created on first use.
     #[inline(always)]
     pub fn line(&mut self, line_pa: u64) -> &mut Line {
+        self.line_and_page(line_pa).0
+    }
+
+    /// A line's state (created on first use) and its page's evidence, with one page lookup.
+    #[inline(always)]
+    pub fn line_and_page(&mut self, line_pa: u64) -> (&mut Line, &mut PageEvidence) {
         let slot = self.slot(line_pa);
         let p = self.page_index(line_pa);
         let i = match self.pages[p].find(slot) {
             NO_LINE => self.add_line(p, slot),
             i => i,
         };
-        &mut self.lines[i as usize]
+        (&mut self.lines[i as usize], &mut self.pages[p].evidence)
     }
 
     #[inline(never)]

@@ -4,6 +4,7 @@
 //! `maintenance` below.
 
 use super::config::{Mode, ResetState};
+use super::book::PageEvidence;
 use super::line::{CachedCopy, WriterRef, byte_mask};
 use super::Model;
 use crate::event::{AccessKind, CacheOp, Maintenance};
@@ -18,8 +19,9 @@ impl Model {
 
     /// The I-cache may hold an old copy of any line of a page code was fetched from (speculative mode):
     /// the epoch a write leaves such a copy in.
-    fn speculative_icache(&mut self, line_pa: u64) -> Option<u32> {
-        (self.cfg.mode == Mode::Speculative && self.book.fetched_page(line_pa)).then_some(self.book.ic_epoch)
+    #[inline(always)]
+    fn speculative_icache(speculative: bool, page: &PageEvidence, epoch: u32) -> Option<u32> {
+        (speculative && page.fetched).then_some(epoch)
     }
 
     /// R1, cacheable read (inner WB or WT): hits the PE cache copy, else the PoU-to-PoC copy, else memory;
@@ -28,8 +30,8 @@ impl Model {
     pub(super) fn r1_cacheable_read(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         let write_through = mem.inner_class() == Cacheability::WriteThrough;
         let system_cache = self.allocates_in_system_cache(mem);
-        self.book.note_cacheable(line_pa);
-        let line = self.book.line(line_pa);
+        let (line, page) = self.book.line_and_page(line_pa);
+        page.cacheable = true;
         let got = if line.pe.present() {
             line.pe.ver
         } else if line.beyond_pou.present() {
@@ -82,11 +84,12 @@ impl Model {
     /// line's write-back will overwrite the newer data in memory.
     #[inline(always)]
     pub(super) fn r3_write_back_write(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
-        let spec_icache = self.speculative_icache(line_pa);
         let (line_size, granule) = (1u64 << self.line_shift, self.mask_granule);
-        self.book.note_cacheable(line_pa);
+        let (speculative, epoch) = (self.cfg.mode == Mode::Speculative, self.book.ic_epoch);
         let writer = self.book.writer(w);
-        let line = self.book.line(line_pa);
+        let (line, page) = self.book.line_and_page(line_pa);
+        page.cacheable = true;
+        let spec_icache = Self::speculative_icache(speculative, page, epoch);
         let base = if line.pe.present() {
             Some(line.pe.ver)
         } else if line.beyond_pou.present() {
@@ -115,7 +118,6 @@ impl Model {
     /// allocated it; with a dirty copy, a lost-write as in R5.
     #[inline(always)]
     pub(super) fn r4_write_through_write(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
-        self.book.note_cacheable(line_pa);
         self.write_around_caches(line_pa, w, mask, true);
     }
 
@@ -127,14 +129,17 @@ impl Model {
     }
 
     /// What R4 and R5 share: a write that goes to memory (speculative mode: a page mapped cacheable may
-    /// hold a clean copy of the previous version), judged against a dirty copy.
+    /// hold a clean copy of the previous version), judged against a dirty copy. A Write-Through write is
+    /// itself evidence of a cacheable mapping (after the judgement of this write).
     #[inline(always)]
     fn write_around_caches(&mut self, line_pa: u64, w: &WriterRef, mask: u64, write_through: bool) {
-        let spec_icache = self.speculative_icache(line_pa);
-        let spec_mapped = self.cfg.mode == Mode::Speculative
-            && (self.cfg.reset == ResetState::Unknown || self.book.page_cacheably_mapped(line_pa));
+        let (speculative, epoch, reset_unknown) =
+            (self.cfg.mode == Mode::Speculative, self.book.ic_epoch, self.cfg.reset == ResetState::Unknown);
         let writer = self.book.writer(w);
-        let line = self.book.line(line_pa);
+        let (line, page) = self.book.line_and_page(line_pa);
+        let spec_icache = Self::speculative_icache(speculative, page, epoch);
+        let spec_mapped = speculative && (reset_unknown || page.cacheable);
+        page.cacheable |= write_through;
         let dirty = line.pe.dirty() || line.beyond_pou.dirty();
         let cause = line.dirty_writer();
         line.write_memory(writer, mask, write_through, spec_mapped, spec_icache);
