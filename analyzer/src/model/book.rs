@@ -50,6 +50,8 @@ pub struct Sites {
     list: Vec<Site>,
     ids: HashMap<Site, u32>,
     near: Box<[(Site, u32); NEAR_SITES]>,
+    /// The site interned last (a loop's store writes from the same place again).
+    last: (Site, u32),
 }
 
 /// Entries of the sites' direct-mapped cache: a kernel stores from thousands of places.
@@ -73,7 +75,7 @@ impl Page {
 
 impl Sites {
     fn new() -> Sites {
-        let mut s = Sites { list: Vec::new(), ids: HashMap::new(), near: vec![(Site::default(), 0); NEAR_SITES].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!()) };
+        let mut s = Sites { list: Vec::new(), ids: HashMap::new(), near: vec![(Site::default(), 0); NEAR_SITES].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!()), last: (Site::default(), 0) };
         // Id 0 is the empty site (`Writer::default()`: "nobody").
         s.intern_slow(Site::default(), 0);
         s
@@ -81,6 +83,16 @@ impl Sites {
 
     #[inline(always)]
     fn intern(&mut self, site: Site) -> u32 {
+        if self.last.0 == site {
+            return self.last.1;
+        }
+        let id = self.intern_near(site);
+        self.last = (site, id);
+        id
+    }
+
+    #[inline(always)]
+    fn intern_near(&mut self, site: Site) -> u32 {
         let key = site.pc ^ (site.action as u64) << 48 ^ (site.mem as u64) << 32 ^ (site.regime as u64) << 16 ^ site.vcpu as u64;
         let slot = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % NEAR_SITES;
         let (s, id) = self.near[slot];
@@ -111,6 +123,8 @@ pub struct Book {
     /// (page number, index) of recently used pages, by page number modulo NEAR.
     near_pages: Box<[(u64, u32); NEAR]>,
     pub lines: Vec<Line>,
+    /// (line PA, line index, page index) of the line used last.
+    last_line: (u64, u32, u32),
     /// Interned regimes, so writer records stay small.
     regimes: Vec<Regime>,
     regime_ids: HashMap<Regime, u16>,
@@ -131,6 +145,7 @@ impl Book {
             pages: Vec::new(),
             near_pages: Box::new([(u64::MAX, 0); NEAR]),
             lines: Vec::new(),
+            last_line: (u64::MAX, 0, 0),
             regimes: Vec::new(),
             regime_ids: HashMap::new(),
             vcpus: Vec::new(),
@@ -244,15 +259,21 @@ impl Book {
         self.line_and_page(line_pa).0
     }
 
-    /// A line's state (created on first use) and its page's evidence, with one page lookup.
+    /// A line's state (created on first use) and its page's evidence, with one page lookup; consecutive
+    /// accesses mostly hit the same line, which costs one compare (lines and pages never move).
     #[inline(always)]
     pub fn line_and_page(&mut self, line_pa: u64) -> (&mut Line, &mut PageEvidence) {
+        let (last_pa, i, p) = self.last_line;
+        if last_pa == line_pa {
+            return (&mut self.lines[i as usize], &mut self.pages[p as usize].evidence);
+        }
         let slot = self.slot(line_pa);
         let p = self.page_index(line_pa);
         let i = match self.pages[p].find(slot) {
             NO_LINE => self.add_line(p, slot),
             i => i,
         };
+        self.last_line = (line_pa, i, p as u32);
         (&mut self.lines[i as usize], &mut self.pages[p].evidence)
     }
 
