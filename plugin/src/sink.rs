@@ -80,7 +80,7 @@ impl Online {
         }
         let recs = &c.buf[..c.len];
         for (i, r) in recs.iter().enumerate() {
-            let case = self.model.test_case();
+            let case = self.case_before(r);
             let fed = feed_record(&mut self.model, self.geometry, c.vcpu, c.base_seq + r.seq as u64, r, &recs[i + 1..]);
             self.after(fed, case);
         }
@@ -109,10 +109,17 @@ impl Online {
             } else {
                 ([Record::default(); 3], 0)
             };
-            let case = self.model.test_case();
+            let case = self.case_before(&r);
             let fed = feed_record(&mut self.model, self.geometry, i as u16, seq, &r, &args[..n]);
             self.after(fed, case);
         }
+    }
+
+    /// The test case open before a marker record (an End closes it in the model); nothing to read for
+    /// any other record.
+    #[inline(always)]
+    fn case_before(&self, r: &Record) -> Option<u64> {
+        if r.kind == RecordKind::Marker as u8 { self.model.test_case() } else { None }
     }
 
     /// What a fed record means for the run: report new hazards, or act on a marker. `case` is the test
@@ -125,11 +132,12 @@ impl Online {
                     self.report_new("hazard");
                 }
             }
-            Fed::Event(ev) => self.after_event(&ev, case),
             Fed::Nothing => {}
+            Fed::Event(ev) => self.after_event(&ev, case),
         }
     }
 
+    #[inline(never)]
     fn after_event(&mut self, ev: &Event, case: Option<u64>) {
         if let Event::Marker(m) = ev {
             match m.kind {
