@@ -222,6 +222,12 @@ impl Line {
         self.counter
     }
 
+    /// Some copy (in the PE cache or beyond the PoU) holds data memory does not have.
+    #[inline(always)]
+    pub fn is_dirty(&self) -> bool {
+        self.pe.dirty() || self.beyond_pou.dirty()
+    }
+
     /// Writer of the dirty data a clean would push to memory (the PE cache's if both levels are dirty).
     pub fn dirty_writer(&self) -> Writer {
         if self.pe.dirty() { self.pe_writer() } else { self.beyond_pou_by }
@@ -312,7 +318,7 @@ impl Line {
 
     /// DC IVAC: drops both data levels. Dirty data is discarded: memory's version is the newest again.
     pub fn invalidate_data(&mut self) {
-        if self.pe.dirty() || self.beyond_pou.dirty() {
+        if self.is_dirty() {
             self.latest = self.mem;
         }
         self.pe = CachedCopy::NONE;

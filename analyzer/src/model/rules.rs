@@ -5,7 +5,7 @@
 
 use super::config::{Mode, ResetState};
 use super::book::PageEvidence;
-use super::line::{CachedCopy, WriterRef, byte_mask};
+use super::line::{CachedCopy, Writer, WriterRef, byte_mask};
 use super::Model;
 use crate::event::{AccessKind, CacheOp, Maintenance};
 use crate::memtype::{Cacheability, MemType};
@@ -140,19 +140,17 @@ impl Model {
         let spec_icache = Self::speculative_icache(speculative, page, epoch);
         let spec_mapped = speculative && (reset_unknown || page.cacheable);
         page.cacheable |= write_through;
-        let dirty = line.pe.dirty() || line.beyond_pou.dirty();
-        let cause = line.dirty_writer();
+        let dirty = line.is_dirty().then(|| line.dirty_writer());
         line.write_memory(writer, mask, write_through, spec_mapped, spec_icache);
-        if dirty {
-            let cause = self.book.expand(cause);
-            self.hazard(
-                HazardClass::LostWrite,
-                line_pa,
-                w,
-                &cause,
-                "DC CIVAC (clean and invalidate to PoC) by the holder of the dirty line before this write",
-            );
+        if let Some(cause) = dirty {
+            self.lost_to(line_pa, w, cause, "DC CIVAC (clean and invalidate to PoC) by the holder of the dirty line before this write");
         }
+    }
+
+    /// A lost-write whose cause is the writer of a dirty copy (R4, R5, R9).
+    fn lost_to(&mut self, line_pa: u64, observer: &WriterRef, dirty_writer: Writer, missing: &str) {
+        let cause = self.book.expand(dirty_writer);
+        self.hazard(HazardClass::LostWrite, line_pa, observer, &cause, missing);
     }
 
     /// Cache and TLB maintenance: set/way (R12), I-cache invalidation of everything (R11), TLBI (no
@@ -221,18 +219,10 @@ impl Model {
     /// R9, DC IVAC: invalidate both data levels; discarding dirty data is a lost-write.
     fn r9_invalidate(&mut self, line_pa: u64, w: &WriterRef) {
         let Some(line) = self.book.existing_line(line_pa) else { return };
-        let dirty = line.pe.dirty() || line.beyond_pou.dirty();
-        let cause = line.dirty_writer();
+        let dirty = line.is_dirty().then(|| line.dirty_writer());
         line.invalidate_data();
-        if dirty {
-            let cause = self.book.expand(cause);
-            self.hazard(
-                HazardClass::LostWrite,
-                line_pa,
-                w,
-                &cause,
-                "DC CIVAC instead of DC IVAC: invalidating a dirty line discards the write",
-            );
+        if let Some(cause) = dirty {
+            self.lost_to(line_pa, w, cause, "DC CIVAC instead of DC IVAC: invalidating a dirty line discards the write");
         }
     }
 
