@@ -1,6 +1,6 @@
-//! The model's bookkeeping, apart from the rules: the line table (with a one-entry cache: consecutive
-//! accesses mostly hit the same line), page-level evidence for speculative mode, interned regimes, per-vCPU
-//! state, and what the trace said about the CPU.
+//! The model's bookkeeping, apart from the rules: the page table holding each page's line indices and its
+//! speculative-mode evidence (with caches in front: consecutive accesses mostly hit the same line and a
+//! few pages), interned regimes and writer sites, per-vCPU state, and what the trace said about the CPU.
 
 use super::line::{Line, Site, Writer, WriterRef};
 use crate::event::CacheOp;
@@ -44,11 +44,38 @@ pub struct VcpuState {
     pub set_way: Option<(u64, u64, CacheOp)>,
 }
 
-/// Interned writer sites (`line::Site`), with a direct-mapped cache in front: a store interns its site
-/// (the same few instructions write again and again).
+/// Values numbered in order of first appearance, the default value first (id 0): lines and writer
+/// records store the small number (regimes, writer sites).
+struct Interner<K> {
+    list: Vec<K>,
+    ids: HashMap<K, u32>,
+}
+
+impl<K: Copy + Eq + std::hash::Hash + Default> Interner<K> {
+    fn new() -> Interner<K> {
+        let mut i = Interner { list: Vec::new(), ids: HashMap::new() };
+        i.intern(K::default());
+        i
+    }
+
+    fn intern(&mut self, k: K) -> u32 {
+        let next = self.list.len() as u32;
+        let id = *self.ids.entry(k).or_insert(next);
+        if id == next {
+            self.list.push(k);
+        }
+        id
+    }
+
+    fn get(&self, id: u32) -> K {
+        self.list.get(id as usize).copied().unwrap_or_default()
+    }
+}
+
+/// Interned writer sites (`line::Site`; id 0 is `Writer::default()`, "nobody"), with a direct-mapped cache
+/// in front: a store interns its site (the same few instructions write again and again).
 pub struct Sites {
-    list: Vec<Site>,
-    ids: HashMap<Site, u32>,
+    interner: Interner<Site>,
     near: Box<[(Site, u32); NEAR_SITES]>,
     /// The site interned last (a loop's store writes from the same place again).
     last: (Site, u32),
@@ -75,10 +102,8 @@ impl Page {
 
 impl Sites {
     fn new() -> Sites {
-        let mut s = Sites { list: Vec::new(), ids: HashMap::new(), near: vec![(Site::default(), 0); NEAR_SITES].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!()), last: (Site::default(), 0) };
-        // Id 0 is the empty site (`Writer::default()`: "nobody").
-        s.intern_slow(Site::default(), 0);
-        s
+        let near = vec![(Site::default(), 0); NEAR_SITES].into_boxed_slice().try_into().unwrap_or_else(|_| unreachable!());
+        Sites { interner: Interner::new(), near, last: (Site::default(), 0) }
     }
 
     #[inline(always)]
@@ -86,32 +111,23 @@ impl Sites {
         if self.last.0 == site {
             return self.last.1;
         }
-        let id = self.intern_near(site);
+        let key = site.pc ^ (site.action as u64) << 48 ^ (site.mem as u64) << 32 ^ (site.regime as u64) << 16 ^ site.vcpu as u64;
+        let slot = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % NEAR_SITES;
+        let (s, id) = self.near[slot];
+        let id = if s == site { id } else { self.intern_slow(site, slot) };
         self.last = (site, id);
         id
     }
 
-    #[inline(always)]
-    fn intern_near(&mut self, site: Site) -> u32 {
-        let key = site.pc ^ (site.action as u64) << 48 ^ (site.mem as u64) << 32 ^ (site.regime as u64) << 16 ^ site.vcpu as u64;
-        let slot = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52) as usize % NEAR_SITES;
-        let (s, id) = self.near[slot];
-        if s == site { id } else { self.intern_slow(site, slot) }
-    }
-
     #[inline(never)]
     fn intern_slow(&mut self, site: Site, slot: usize) -> u32 {
-        let next = self.list.len() as u32;
-        let id = *self.ids.entry(site).or_insert(next);
-        if id == next {
-            self.list.push(site);
-        }
+        let id = self.interner.intern(site);
         self.near[slot] = (site, id);
         id
     }
 
     fn get(&self, id: u32) -> Site {
-        self.list.get(id as usize).copied().unwrap_or_default()
+        self.interner.get(id)
     }
 }
 
@@ -122,12 +138,11 @@ pub struct Book {
     pages: Vec<Page>,
     /// (page number, index) of recently used pages, by page number modulo NEAR.
     near_pages: Box<[(u64, u32); NEAR]>,
-    pub lines: Vec<Line>,
+    lines: Vec<Line>,
     /// (line PA, line index, page index) of the line used last.
     last_line: (u64, u32, u32),
     /// Interned regimes, so writer records stay small.
-    regimes: Vec<Regime>,
-    regime_ids: HashMap<Regime, u16>,
+    regimes: Interner<Regime>,
     vcpus: Vec<VcpuState>,
     /// CTR_EL0 and CLIDR_EL1 as the trace recorded them (rules::coherence).
     pub ctr_el0: Option<u64>,
@@ -138,7 +153,7 @@ pub struct Book {
 
 impl Book {
     pub fn new(line_shift: u32) -> Book {
-        let mut b = Book {
+        Book {
             sites: Sites::new(),
             line_shift: line_shift.min(PAGE_SHIFT),
             page_ids: HashMap::new(),
@@ -146,15 +161,12 @@ impl Book {
             near_pages: Box::new([(u64::MAX, 0); NEAR]),
             lines: Vec::new(),
             last_line: (u64::MAX, 0, 0),
-            regimes: Vec::new(),
-            regime_ids: HashMap::new(),
+            regimes: Interner::new(),
             vcpus: Vec::new(),
             ctr_el0: None,
             clidr_el1: None,
             ic_epoch: 0,
-        };
-        b.intern_regime(Regime::default());
-        b
+        }
     }
 
     /// A writer as lines store it.
@@ -169,18 +181,12 @@ impl Book {
     }
 
     fn intern_regime(&mut self, r: Regime) -> u16 {
-        if let Some(&id) = self.regime_ids.get(&r) {
-            return id;
-        }
         // A regime is EL x VMID x ASID: more than 65535 distinct ones in one trace share the last slot.
-        let id = self.regimes.len().min(u16::MAX as usize) as u16;
-        self.regimes.push(r);
-        self.regime_ids.insert(r, id);
-        id
+        self.regimes.intern(r).min(u16::MAX as u32) as u16
     }
 
     pub fn regime(&self, id: u16) -> Regime {
-        self.regimes.get(id as usize).copied().unwrap_or_default()
+        self.regimes.get(id as u32)
     }
 
     /// The interned regime vCPU `v` runs in now.

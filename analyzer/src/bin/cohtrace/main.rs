@@ -270,8 +270,7 @@ fn run_stats(path: PathBuf) -> Result<()> {
     // bounded by the number of distinct kinds and memory types, not by the trace.
     let mut kinds = [0u64; 256];
     let mut ops = [0u64; 256];
-    let mut types = hashbrown::HashMap::<u16, u64>::new();
-    let mut last_type = (u16::MAX, 0u64);
+    let mut types = vec![0u64; 1 << 16]; // by the 16 memory-type bits
     let (mut mmio, mut stores) = (0u64, 0u64);
     let mut events = trace.events();
     events.replay(|_, _, r, _| {
@@ -282,18 +281,11 @@ fn run_stats(path: PathBuf) -> Result<()> {
             } else if r.info & INFO_STORE != 0 {
                 stores += 1;
             }
-            if r.mem == last_type.0 {
-                last_type.1 += 1;
-            } else {
-                *types.entry(last_type.0).or_default() += last_type.1;
-                last_type = (r.mem, 1);
-            }
+            types[r.mem as usize] += 1;
         } else if r.kind == RecordKind::Maintenance as u8 {
             ops[r.info as usize] += 1;
         }
     });
-    *types.entry(last_type.0).or_default() += last_type.1;
-    types.remove(&u16::MAX);
     let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
     let mut add = |k: &'static str, v: u64| {
         if v > 0 {
@@ -322,8 +314,8 @@ fn run_stats(path: PathBuf) -> Result<()> {
     }
     let n: u64 = by_kind.values().sum();
     let mut by_type = std::collections::BTreeMap::<String, u64>::new();
-    for (bits, count) in types {
-        *by_type.entry(cohtrace_analyzer::memtype::MemType::from_bits(bits).to_string()).or_default() += count;
+    for (bits, &count) in types.iter().enumerate().filter(|(_, c)| **c > 0) {
+        *by_type.entry(cohtrace_analyzer::memtype::MemType::from_bits(bits as u16).to_string()).or_default() += count;
     }
     let mut out = String::new();
     out.push_str(&format!("trace       {}\n", path.display()));
