@@ -28,6 +28,52 @@ pub struct Access {
     pub mmio: bool,
 }
 
+/// What a table walk serves: the data access, the instruction fetch or the AT instruction whose
+/// translation needed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WalkCause {
+    Load,
+    Store,
+    Fetch,
+    At,
+}
+
+impl WalkCause {
+    pub fn name(self) -> &'static str {
+        match self {
+            WalkCause::Load => "load",
+            WalkCause::Store => "store",
+            WalkCause::Fetch => "fetch",
+            WalkCause::At => "AT",
+        }
+    }
+}
+
+/// One descriptor access of the MMU's table walker (captured with qemu-patches/0003): a read of a
+/// descriptor with the walk's own memory type, or a hardware update of it (FEAT_HAFDBS access flag or
+/// dirty state), which is a write with that type. The model judges it as any other observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walk {
+    pub vcpu: u16,
+    /// The instruction whose translation walks (for a fetch, the fetched address); 0 when unknown.
+    pub pc: u64,
+    /// The virtual address being translated.
+    pub va: u64,
+    /// Physical address of the descriptor.
+    pub pa: u64,
+    /// 4 or 8 bytes.
+    pub size: u32,
+    /// 1 or 2.
+    pub stage: u8,
+    /// Lookup level, -1 to 3.
+    pub level: i8,
+    /// A hardware update (write) of the descriptor, else a read.
+    pub update: bool,
+    pub cause: WalkCause,
+    /// The walk's memory type.
+    pub mem: MemType,
+}
+
 /// An instruction fetch of one physical line (emitted when QEMU translates code from it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fetch {
@@ -235,6 +281,7 @@ pub enum Event {
     /// The vCPU now runs in this regime: later events of the vCPU belong to it.
     Regime { vcpu: u16, regime: Regime },
     Marker(Marker),
+    Walk(Walk),
 }
 
 impl Event {
@@ -246,6 +293,7 @@ impl Event {
             Event::SysReg(s) => s.vcpu,
             Event::Regime { vcpu, .. } => *vcpu,
             Event::Marker(m) => m.vcpu,
+            Event::Walk(w) => w.vcpu,
         }
     }
 }

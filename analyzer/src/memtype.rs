@@ -392,6 +392,38 @@ pub fn effective_memtype(tlb: &Translation, ctl: &Controls, regime: crate::regim
     }
 }
 
+/// The MAIR-format attribute byte a walk's IRGN/ORGN fields mean (TCR_ELx.IRGNn/ORGNn, VTCR_EL2.IRGN0/
+/// ORGN0; Arm ARM D8.2.9 "Translation table walk attributes"): 0b00 Non-cacheable, 0b01 Write-Back
+/// read- and write-allocate, 0b10 Write-Through read-allocate, 0b11 Write-Back read-allocate.
+/// `tcr_attrs` holds IRGN in bits 1:0, ORGN in 3:2 and SH in 5:4, as the patched QEMU reports them.
+pub fn walk_attr_byte(tcr_attrs: u8) -> u8 {
+    let nibble = |rgn: u8| match rgn & 3 {
+        0 => 0x4,
+        1 => 0xf,
+        2 => 0xa,
+        _ => 0xe,
+    };
+    nibble(tcr_attrs >> 2) << 4 | nibble(tcr_attrs)
+}
+
+/// The memory type of a table walk's descriptor accesses (docs/model.md, "Table walks").
+///
+/// - Stage 1: the TCR attributes of the TTBR used. SCTLR_ELx.C = 0 makes the regime's stage-1 walks
+///   Non-cacheable, as it does data accesses (Arm ARM D8.2.11). Under a stage 2 (EL1&0 with HCR_EL2.VM),
+///   the walk is an access to the table's IPA: the stage-2 attributes of that IPA combine with it
+///   exactly as for a data access (FWB, HCR_EL2.CD included; Arm ARM D8.6.4).
+/// - Stage 2: the VTCR_EL2 attributes alone; stage 2 walks have no stage 1 and SCTLR_EL1 does not apply.
+pub fn walk_memtype(tcr_attrs: u8, s2: Option<u8>, stage: u8, ctl: &Controls, regime: crate::regime::RegimeKind) -> MemType {
+    let sh = (tcr_attrs >> 4) & 3;
+    let byte = walk_attr_byte(tcr_attrs);
+    if stage == 2 {
+        return MemType::from_mair(byte, Shareability::from_sh(sh));
+    }
+    // HCR_EL2.DC does not apply: with it set, EL1&0 stage 1 is disabled and nothing walks.
+    let ctl = Controls { hcr_el2: ctl.hcr_el2 & !HCR_DC, ..*ctl };
+    effective_memtype(&Translation { s1: Some(byte), s2, sh }, &ctl, regime, false)
+}
+
 /// Inner cacheability by canonical attribute byte, Device and unknown as Non-cacheable: the one table the
 /// model's hot path uses (one load instead of decoding), built from `normal_nibble` as `inner()` is.
 static INNER_CLASS: [Cacheability; 256] = {
@@ -428,6 +460,29 @@ impl MemType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walk_attributes_follow_the_tcr_encoding() {
+        assert_eq!(walk_attr_byte(0b01_01_01), 0xff);
+        assert_eq!(walk_attr_byte(0), 0x44);
+        assert_eq!(walk_attr_byte(0b10_11), 0xae);
+        use crate::regime::RegimeKind;
+        let on = Controls { sctlr_el1: SCTLR_M | SCTLR_C, sctlr_el2: SCTLR_M | SCTLR_C, hcr_el2: HCR_VM };
+        // Stage 1 WB walk, no stage 2: Write-Back; SCTLR.C = 0 makes it Non-cacheable.
+        assert!(walk_memtype(0b11_01_01, None, 1, &on, RegimeKind::El10).inner_class() == Cacheability::WriteBack);
+        let c_off = Controls { sctlr_el1: SCTLR_M, ..on };
+        assert_eq!(walk_memtype(0b11_01_01, None, 1, &c_off, RegimeKind::El10).inner_class(), Cacheability::NonCacheable);
+        // Under a stage 2 that maps the table Normal NC (MemAttr 0b0101), the walk is NC; with FWB 0b0110, WB.
+        assert_eq!(walk_memtype(0b11_01_01, Some(0b0101), 1, &on, RegimeKind::El10).inner_class(), Cacheability::NonCacheable);
+        let fwb = Controls { hcr_el2: HCR_VM | HCR_FWB, ..on };
+        assert_eq!(walk_memtype(0, Some(0b0110), 1, &fwb, RegimeKind::El10).inner_class(), Cacheability::WriteBack);
+        // HCR_EL2.CD forces the stage-2 side of a stage-1 walk to NC.
+        let cd = Controls { hcr_el2: HCR_VM | HCR_CD, ..on };
+        assert_eq!(walk_memtype(0b11_01_01, Some(0b1111), 1, &cd, RegimeKind::El10).inner_class(), Cacheability::NonCacheable);
+        // A stage-2 walk takes VTCR's attributes and ignores SCTLR_EL1.
+        assert_eq!(walk_memtype(0b11_01_01, None, 2, &c_off, RegimeKind::El10).inner_class(), Cacheability::WriteBack);
+        assert_eq!(walk_memtype(0, None, 2, &on, RegimeKind::El10), MemType::NORMAL_NC);
+    }
     use crate::regime::RegimeKind;
 
     const ISH: Shareability = Shareability::InnerShareable;

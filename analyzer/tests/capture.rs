@@ -102,3 +102,45 @@ fn four_vcpus_under_mttcg_lose_and_duplicate_no_events() {
         assert_eq!(got, want, "run {run}");
     }
 }
+
+/// Walk capture is on by default and `walks=off` leaves it out: the same guest (scenario 17) gives its
+/// walk records and its walk hazard with the default, and neither with walks=off. Every walk of the
+/// table-miss load is there: stage 1 levels 1 to 3, each followed by the stage-2 walk of the table's IPA.
+#[test]
+fn walks_are_recorded_by_default_and_walks_off_leaves_them_out() {
+    use cohtrace_analyzer::event::WalkCause;
+    let Some(env) = support::env() else { return };
+    let dir = support::tempdir("walks");
+    let name = "17-mmu-off-table-write";
+    let syms = support::symbols(&env.guests.join(format!("{name}.elf")));
+    let read_pc = support::resolve(&syms, "el1_walked_read");
+    let mut seen = Vec::new();
+    for walks in ["on", "off"] {
+        let trace = dir.join(format!("{walks}.ctrace"));
+        let run = support::run_variant(&env, name, &format!(",out={},walks={walks}", trace.display()));
+        assert_eq!(run.status, Some(0), "{}", run.stderr);
+        let t = TraceFile::open(&trace).unwrap();
+        let mut events = t.events();
+        let mut of_read = Vec::new();
+        let mut walks_total = 0;
+        for ev in events.by_ref() {
+            if let Event::Walk(w) = ev {
+                walks_total += 1;
+                if w.pc == read_pc {
+                    assert_eq!((w.cause, w.va, w.update), (WalkCause::Load, 0x4040_0000, false));
+                    of_read.push((w.stage, w.level));
+                }
+            }
+        }
+        let hazards = analyze(&t, ModelConfig { mode: Mode::Precise, ..Default::default() }, |_| {}).log.len();
+        seen.push((walks_total > 0, of_read, hazards));
+    }
+    let (on, off) = (&seen[0], &seen[1]);
+    assert!(on.0 && on.2 == 1, "walks=on: {on:?}");
+    // Stage 1 levels 1, 2, 3 of VA 0x40400000, each table's IPA translated by stage 2 (levels 1-3), then the
+    // stage-2 walk of the output IPA: QEMU's order.
+    let s1: Vec<i8> = on.1.iter().filter(|(s, _)| *s == 1).map(|(_, l)| *l).collect();
+    assert_eq!(s1, vec![1, 2, 3], "{:?}", on.1);
+    assert!(on.1.iter().any(|(s, _)| *s == 2), "no stage-2 walk for the stage-1 tables: {:?}", on.1);
+    assert_eq!(off, &(false, vec![], 0), "walks=off");
+}

@@ -8,8 +8,9 @@
 //          -> scenario_main     (scenario) the flow; typically stage2_on, el1_regime_on, run_el1
 //          -> PASS line, semihosting exit 0
 // Everything before el2_mmu_on runs without a stack and touches only the page-table pages (with
-// Device type, because the MMU is off). Nothing later writes a table, and the walker's reads are
-// not data accesses, so the tables never take part in a hazard.
+// Device type, because the MMU is off, and before anything could have cached them). Nothing later
+// writes these tables, so the table walks that read them (recorded since qemu-patches/0003) find
+// memory current; scenarios 17-20 stage their walk hazards on tables of their own (walk_table).
 //
 // The failure path (guest_fail*) also needs no stack: it can run at any point.
 

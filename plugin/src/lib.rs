@@ -2,7 +2,7 @@
 //!
 //! One file per callback kind: `lifecycle` (install, vCPU start/idle, exit), `translate` (translation
 //! time: decode, register, record fetches), `access` (the per-access hot path), `sysinsn` (MSR,
-//! maintenance, markers); `state` holds the shared state, the panic guard and the push/flush every callback
+//! maintenance, markers), `walk` (the MMU's table walks, from qemu-patches/0003); `state` holds the shared state, the panic guard and the push/flush every callback
 //! uses; `sink` is
 //! the writer thread. No callback lets a panic unwind into QEMU.
 
@@ -17,6 +17,7 @@ mod state;
 mod sysinsn;
 mod translate;
 mod vcpu;
+mod walk;
 
 use qemu_plugin_sys::{qemu_info_t, qemu_plugin_id_t};
 use std::ffi::{CStr, c_char, c_int};

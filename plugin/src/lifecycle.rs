@@ -28,6 +28,11 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         return Err("cohtrace needs system emulation (qemu-system-aarch64), not user mode".into());
     }
     let ext = Extension::resolve()?;
+    if opts.walks && ext.register_walk.is_none() {
+        return Err("option 'walks=on' (the default) needs qemu_plugin_register_arm_walk_cb from \
+                    qemu-patches/0003: rebuild QEMU with scripts/setup-qemu, or pass walks=off"
+            .into());
+    }
     // SAFETY: system_emulation is set, so the union holds the system fields.
     let max_vcpus = unsafe { info.__bindgen_anon_1.system.max_vcpus }.max(1) as u32;
     let sink = sink::start(&opts, max_vcpus, watermark)?;
@@ -53,6 +58,10 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         qemu_plugin_register_vcpu_idle_cb(id, Some(on_vcpu_idle));
         qemu_plugin_register_vcpu_tb_trans_cb(id, Some(crate::translate::on_tb_trans));
         qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
+    }
+    if let Some(register) = PLUGIN.get().filter(|p| p.opts.walks).and_then(|p| p.ext.register_walk) {
+        // SAFETY: the patch's registration function, with a 'static callback of its signature.
+        unsafe { register(Some(crate::walk::on_walk)) };
     }
     Ok(())
 }
@@ -149,6 +158,10 @@ fn finish() {
     }
     let Some(p) = plugin() else { return };
     ACTIVE.store(false, Ordering::SeqCst);
+    if let Some(register) = p.ext.register_walk.filter(|_| p.opts.walks) {
+        // SAFETY: as at install; no more walk reports after this.
+        unsafe { register(None) };
+    }
     if !quiesce(p) {
         eprintln!("cohtrace: a vCPU did not leave its callback within 2 s; its last records may be cut");
     }

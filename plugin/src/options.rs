@@ -42,6 +42,8 @@ pub struct Options {
     /// Where the online model writes its report at exit (text, or JSON for *.json); stderr if unset.
     pub report: Option<PathBuf>,
     pub tlb: TlbMode,
+    /// Record the MMU's table walks (qemu-patches/0003).
+    pub walks: bool,
 }
 
 impl Default for Options {
@@ -57,13 +59,14 @@ impl Default for Options {
             buffer: 64 * 1024,
             report: None,
             tlb: TlbMode::On,
+            walks: true,
         }
     }
 }
 
 pub const HELP: &str = "options: out=PATH|none model=off|online mode=speculative|precise \
 on_hazard=log|abort|exit exit_code=N line=BYTES zva=BYTES filter=START-END (repeatable) \
-buffer=RECORDS report=PATH tlb=on|off|verify";
+buffer=RECORDS report=PATH tlb=on|off|verify walks=on|off";
 
 fn parse_u64(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -140,6 +143,13 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Str
                     _ => return Err(bad("on, off or verify")),
                 }
             }
+            "walks" => {
+                o.walks = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad("on or off")),
+                }
+            }
             _ => return Err(format!("unknown option '{key}' ({HELP})")),
         }
     }
@@ -171,6 +181,7 @@ mod tests {
         assert_eq!(o.filters, vec![(0x4000_0000, 0x4800_0000)]);
         assert_eq!(o.line, 128);
         assert!(parse(["out=none"]).unwrap().out.is_none());
+        assert!(o.walks && !parse(["walks=off"]).unwrap().walks);
     }
 
     #[test]
@@ -184,6 +195,7 @@ mod tests {
             (vec!["model=online", "on_hazard=explode"], "on_hazard"),
             (vec!["on_hazard=abort"], "on_hazard"),
             (vec!["buffer=1"], "buffer"),
+            (vec!["walks=maybe"], "walks"),
         ] {
             let e = parse(args.iter().copied()).unwrap_err();
             assert!(e.contains(&format!("'{key}'")), "{e}");

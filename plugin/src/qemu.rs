@@ -15,6 +15,8 @@ unsafe extern "C" {
 pub type ArmAttrsFn = unsafe extern "C" fn(*const qemu_plugin_hwaddr) -> u64;
 pub type ProbeFn = unsafe extern "C" fn(u64) -> *const qemu_plugin_hwaddr;
 pub type LookupFn = unsafe extern "C" fn(qemu_plugin_sys::qemu_plugin_meminfo_t, u64, *mut u64) -> u64;
+pub type WalkCb = unsafe extern "C" fn(c_uint, *const crate::qemu_abi::ArmWalk);
+pub type RegisterWalkFn = unsafe extern "C" fn(Option<WalkCb>);
 
 /// The functions qemu-patches/0002 adds.
 #[derive(Clone, Copy)]
@@ -23,6 +25,8 @@ pub struct Extension {
     pub probe_vaddr: ProbeFn,
     /// Physical address and attributes of a memory callback's access in one call (the hot path).
     pub mem_lookup: LookupFn,
+    /// qemu-patches/0003: table-walk reports (`None` in a QEMU built without that patch).
+    pub register_walk: Option<RegisterWalkFn>,
 }
 
 fn lookup(name: &CStr) -> *mut c_void {
@@ -41,12 +45,14 @@ impl Extension {
                         scripts/setup-qemu. cohtrace does not guess memory attributes."
                 .into());
         }
-        // SAFETY: the symbols come from qemu-patches/0002 with exactly these signatures.
+        let walk = lookup(c"qemu_plugin_register_arm_walk_cb");
+        // SAFETY: the symbols come from qemu-patches/0002 and 0003 with exactly these signatures.
         unsafe {
             Ok(Extension {
                 arm_attrs: std::mem::transmute::<*mut c_void, ArmAttrsFn>(attrs),
                 probe_vaddr: std::mem::transmute::<*mut c_void, ProbeFn>(probe),
                 mem_lookup: std::mem::transmute::<*mut c_void, LookupFn>(mem_lookup),
+                register_walk: (!walk.is_null()).then(|| std::mem::transmute::<*mut c_void, RegisterWalkFn>(walk)),
             })
         }
     }

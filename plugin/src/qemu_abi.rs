@@ -51,6 +51,30 @@ impl TlbAttrs {
     }
 }
 
+/// One descriptor access of a table walk, as qemu-patches/0003 reports it (`struct qemu_plugin_arm_walk`
+/// in the patched include/qemu/qemu-plugin.h; the layout must match it field for field).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArmWalk {
+    pub desc_pa: u64,
+    pub input_addr: u64,
+    pub va: u64,
+    pub pc: u64,
+    pub value: u64,
+    pub size: u8,
+    pub stage: u8,
+    pub level: i8,
+    pub cause: u8,
+    /// IRGN bits 1:0, ORGN 3:2, SH 5:4 of the walk (TCR_ELx / VTCR_EL2).
+    pub tcr_attrs: u8,
+    pub s2_memattr: u8,
+    pub mmu_idx: u8,
+    pub flags: u8,
+}
+
+pub const WALK_FLAG_UPDATE: u8 = 1 << 0;
+pub const WALK_FLAG_S2: u8 = 1 << 1;
+
 /// The regime and EL an Arm MMU index belongs to (target/arm/mmuidx.h, QEMU 10.2: core indices 0..=21).
 pub fn regime_of_mmu_idx(idx: u8) -> Option<(RegimeKind, u8)> {
     use RegimeKind::*;

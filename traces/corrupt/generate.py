@@ -207,6 +207,11 @@ def cases(t):
     top = b"\x02\x00\x80\x80\x80\x81\x08\x0f\x07\x00\xff\x07\x03"
     yield payload_case("out-of-range-address", f"chunk {K}'s payload is an access at physical address 2^64 - 4",
                        top, "physical address 0xfffffffffffffffc out of range at byte 0", records=1)
+    # A table-walk extension record (tag 9, kind 1) whose length (2) leaves out all but its info byte and
+    # one delta: the reader knows kind 1 and refuses it rather than skipping it.
+    yield payload_case("malformed-walk-record", f"chunk {K}'s payload is a table-walk record cut short inside "
+                       "its own length", b"\x09\x01\x02\x84\x00", "malformed extension record of kind 1 at byte 0",
+                       records=1)
     recs = struct.unpack_from("<I", raw, 12)[0]
     c = refield(raw, records=recs + 5)
     yield ("fewer-records-than-header", f"chunk {K}'s header claims 5 records more than its payload holds, checksum "

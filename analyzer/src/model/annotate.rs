@@ -4,7 +4,41 @@
 use super::Model;
 use super::line::{self, WriterRef};
 use crate::memtype::MemType;
-use crate::report::{Hazard, HazardClass, Side};
+use crate::report::{Hazard, HazardClass, Side, SideAction};
+
+/// The missing maintenance in the words of page-table code when a side is the table walker: the rules
+/// judge a walk as any other observer, but "the reader" of a table is the MMU, and software must do its
+/// maintenance for it.
+fn walk_missing(class: HazardClass, observer: &WriterRef, cause: &WriterRef) -> Option<&'static str> {
+    let walk = |w: &WriterRef| match line::action_from_code(w.action) {
+        SideAction::Walk { update, .. } => Some(update),
+        _ => None,
+    };
+    Some(match (class, walk(observer), walk(cause)) {
+        (HazardClass::StaleRead, Some(false), _) => {
+            "DC IVAC (to PoC) of the table after writing it with the MMU off or non-cacheably, before the \
+             cacheable walk (a cached copy from before the write can shadow it; Linux head.S invalidates its \
+             tables so)"
+        }
+        (HazardClass::DirtyBypass, Some(false), _) => {
+            "DC CVAC (to PoC) of the table after writing it through a cacheable mapping, before the \
+             non-cacheable walk (TCR_ELx IRGN/ORGN = 0, SCTLR_ELx.C = 0 or a non-cacheable stage 2 reads \
+             memory, not the cache)"
+        }
+        (HazardClass::DirtyBypass, _, Some(true)) => {
+            "DC CIVAC (to PoC) of the descriptor before reading it non-cacheably: the hardware access-flag / \
+             dirty-state update wrote it with the walk's cacheable type"
+        }
+        (HazardClass::StaleRead, _, Some(true)) => {
+            "DC IVAC (to PoC) of the descriptor by the reader after the hardware update and before the read"
+        }
+        (HazardClass::LostWrite, _, Some(true)) | (HazardClass::LostWrite, Some(true), _) => {
+            "DC CIVAC (to PoC) of the descriptor between the software write and the hardware update: one \
+             of them is non-cacheable, and the dirty line overwrites the other's data"
+        }
+        _ => return None,
+    })
+}
 
 impl Model {
     fn side(&self, w: &WriterRef) -> Side {
@@ -37,6 +71,7 @@ impl Model {
         if self.suppressed(line_pa) {
             return;
         }
+        let missing = walk_missing(class, observer, cause).unwrap_or(missing);
         let (class, missing) =
             self.r12_set_way_verdict(class, observer, cause, missing).unwrap_or_else(|| (class, missing.to_string()));
         let h = Hazard {

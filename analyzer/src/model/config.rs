@@ -79,6 +79,8 @@ pub struct ModelStats {
     pub mmio: u64,
     pub unknown_type: u64,
     pub fetches: u64,
+    /// Table-walk descriptor accesses (reads and hardware updates).
+    pub walks: u64,
     pub maintenance: u64,
     pub untranslated_maintenance: u64,
 }

@@ -20,7 +20,7 @@ mod rules;
 
 pub use config::{Mode, ModelConfig, ModelStats, ResetState};
 
-use crate::event::{Access, AccessKind, Event, Marker, MarkerKind, SysReg};
+use crate::event::{Access, AccessKind, Event, Marker, MarkerKind, SysReg, Walk};
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardLog, SideAction};
 use book::Book;
@@ -273,8 +273,43 @@ impl Model {
             },
             Event::Regime { vcpu, regime } => self.book.set_regime(vcpu, regime),
             Event::Marker(m) => self.marker(&m),
+            Event::Walk(walk) => self.walk(seq, &walk),
         }
         self.stats.events += 1;
+    }
+
+    /// A table-walk descriptor access: the walker is one more observer with its own memory type (a read,
+    /// R1/R2), and a hardware update is a write with that type (R3-R5). docs/model.md, "Table walks".
+    fn walk(&mut self, seq: u64, walk: &Walk) {
+        self.stats.walks += 1;
+        if !walk.mem.is_known() {
+            self.stats.unknown_type += 1;
+            return;
+        }
+        let w = WriterRef {
+            pc: walk.pc,
+            va: walk.va,
+            seq,
+            regime: self.book.regime_of(walk.vcpu),
+            vcpu: walk.vcpu,
+            mem: walk.mem.to_bits(),
+            action: line::action_code(SideAction::Walk {
+                stage: walk.stage,
+                level: walk.level,
+                update: walk.update,
+                cause: walk.cause,
+            }),
+        };
+        let kind = if walk.update { AccessKind::Store } else { AccessKind::Load };
+        // A descriptor is 4 or 8 bytes, naturally aligned: always within one line.
+        let line_bytes = 1u64 << self.line_shift;
+        let off = walk.pa & (line_bytes - 1);
+        let line_pa = walk.pa - off;
+        if !self.owns(line_pa) {
+            return self.note_page_only(line_pa, walk.mem);
+        }
+        let mask = byte_mask(off, (off + walk.size.max(1) as u64).min(line_bytes), self.mask_granule);
+        self.access_line(kind, line_pa, &w, walk.mem, mask);
     }
 
     fn marker(&mut self, m: &Marker) {

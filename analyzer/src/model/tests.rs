@@ -393,3 +393,59 @@ fn a_whole_line_write_clobbers_nothing_on_short_lines() {
         assert_eq!(found, vec![(LostWrite, 0x40, 0x30), (StaleRead, 0x50, 0x40)], "line {line_size}");
     }
 }
+
+fn walk(t: &mut T, pc: u64, update: bool, mem: MemType) {
+    t.m.feed(&Event::Walk(crate::event::Walk {
+        vcpu: 0,
+        pc,
+        va: 0x8000_0000,
+        pa: LINE,
+        size: 8,
+        stage: 1,
+        level: 3,
+        update,
+        cause: crate::event::WalkCause::Load,
+        mem,
+    }));
+}
+
+/// A table walk is a read with its own type: cacheable walks hit stale copies (R1), non-cacheable ones
+/// miss dirty data (R2); a hardware update is a write (R3) whose dirty data an NC reader misses.
+#[test]
+fn walks_are_observers_and_hardware_updates_are_writers() {
+    for mut t in T::both() {
+        // Cached line, descriptor written with the MMU off, cacheable walk: stale-read naming the walk.
+        t.at(0, EL1).ld(1, MemType::NORMAL_WB).st(2, MemType::DEVICE_NGNRNE);
+        walk(&mut t, 3, false, MemType::NORMAL_WB);
+        assert_eq!(t.found(), vec![(StaleRead, 3, 2)]);
+        let h = &t.m.hazards()[0];
+        assert_eq!(h.observer.action.kind(), "walk");
+        assert!(h.observer.action.describe().starts_with("stage-1 table walk, level 3"), "{}", h.observer.action.describe());
+        assert!(h.missing.contains("DC IVAC") && h.missing.contains("table"), "{}", h.missing);
+    }
+    for mut t in T::both() {
+        // The twin: DC IVAC after the write.
+        t.at(0, EL1).ld(1, MemType::NORMAL_WB).st(2, MemType::DEVICE_NGNRNE).dc(4, CacheOp::DcIvac);
+        walk(&mut t, 3, false, MemType::NORMAL_WB);
+        assert_eq!(t.found(), vec![]);
+    }
+    for mut t in T::both() {
+        // Written WB, walked NC: dirty-bypass; with DC CVAC, silent.
+        t.at(0, EL1).st(2, MemType::NORMAL_WB);
+        walk(&mut t, 3, false, MemType::NORMAL_NC);
+        assert_eq!(t.found(), vec![(DirtyBypass, 3, 2)]);
+        let mut fixed = T::new(Mode::Precise);
+        fixed.at(0, EL1).st(2, MemType::NORMAL_WB).dc(4, CacheOp::DcCvac);
+        walk(&mut fixed, 3, false, MemType::NORMAL_NC);
+        assert_eq!(fixed.found(), vec![]);
+    }
+    for mut t in T::both() {
+        // A hardware update through a WB walk, read non-cacheably: dirty-bypass caused by the update.
+        t.at(0, EL1);
+        walk(&mut t, 5, true, MemType::NORMAL_WB);
+        t.ld(6, MemType::NORMAL_NC);
+        assert_eq!(t.found(), vec![(DirtyBypass, 6, 5)]);
+        assert_eq!(t.m.hazards()[0].cause.action.kind(), "walk-update");
+        assert!(t.m.hazards()[0].missing.contains("hardware"), "{}", t.m.hazards()[0].missing);
+    }
+}

@@ -1,6 +1,6 @@
 //! JSON report: a list of hazards (the schema in docs/report-format.md).
 
-use super::{Hazard, Side};
+use super::{Hazard, Side, SideAction};
 use serde_json::{Value, json};
 
 fn hex(v: u64) -> String {
@@ -17,7 +17,13 @@ fn side(s: &Side) -> Value {
         "pc": hex(s.pc),
         "va": hex(s.va),
         "mem_type": s.mem.to_string(),
+        "kind": s.action.kind(),
         "access": s.action.describe(),
+        "walk": match s.action {
+            SideAction::Walk { stage, level, update, cause } =>
+                json!({ "stage": stage, "level": level, "update": update, "cause": cause.name() }),
+            _ => Value::Null,
+        },
         "symbol": s.symbol,
     })
 }

@@ -4,7 +4,7 @@ pub mod json;
 pub mod sarif;
 pub mod text;
 
-use crate::event::{AccessKind, CacheOp};
+use crate::event::{AccessKind, CacheOp, WalkCause};
 use crate::regime::Regime;
 use crate::memtype::MemType;
 use hashbrown::HashMap;
@@ -63,16 +63,46 @@ pub enum SideAction {
     Access { kind: AccessKind, size: u32 },
     Fetch,
     Maintenance(CacheOp),
+    /// A descriptor access of the table walker: a read, or (`update`) a hardware access-flag or
+    /// dirty-state write; for the translation of a `cause`.
+    Walk { stage: u8, level: i8, update: bool, cause: WalkCause },
 }
 
 impl SideAction {
+    /// The kind of side, for machine-readable reports: load, store, fetch, maintenance, walk, walk-update.
+    pub fn kind(self) -> &'static str {
+        match self {
+            SideAction::Access { kind: AccessKind::Load, .. } => "load",
+            SideAction::Access { kind: AccessKind::Store, .. } => "store",
+            SideAction::Fetch => "fetch",
+            SideAction::Maintenance(_) => "maintenance",
+            SideAction::Walk { update: false, .. } => "walk",
+            SideAction::Walk { update: true, .. } => "walk-update",
+        }
+    }
+
     pub fn describe(self) -> String {
         match self {
+            SideAction::Walk { stage, level, update: false, cause } => {
+                format!("stage-{stage} table walk, level {level}, for {}", cause_text(cause))
+            }
+            SideAction::Walk { stage, level, update: true, cause } => {
+                format!("hardware update (access flag / dirty state) of a stage-{stage} level-{level} descriptor, for {}", cause_text(cause))
+            }
             SideAction::Access { kind: AccessKind::Load, size } => format!("load of {size} bytes"),
             SideAction::Access { kind: AccessKind::Store, size } => format!("store of {size} bytes"),
             SideAction::Fetch => "instruction fetch".to_string(),
             SideAction::Maintenance(op) => op.mnemonic().to_string(),
         }
+    }
+}
+
+fn cause_text(c: WalkCause) -> &'static str {
+    match c {
+        WalkCause::Load => "a load",
+        WalkCause::Store => "a store",
+        WalkCause::Fetch => "an instruction fetch",
+        WalkCause::At => "an AT instruction",
     }
 }
 

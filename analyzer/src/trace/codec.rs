@@ -36,6 +36,8 @@ struct Predictor {
     last_info: u8,
     last_fetch_pa: u64,
     last_def_pc: u64,
+    /// The previous walk record's PA, VA and PC (walk extension records code deltas from them).
+    last_walk: [u64; 3],
 }
 
 impl Predictor {
@@ -48,6 +50,7 @@ impl Predictor {
         self.last_info = 3;
         self.last_fetch_pa = 0;
         self.last_def_pc = 0;
+        self.last_walk = [0; 3];
     }
 
     /// Defines a new chunk-local instruction, seeded from the stream's last access (temporal locality).
@@ -100,6 +103,8 @@ pub struct ChunkEncoder {
     local_of_pc: HashMap<u64, u32>,
     generation: u32,
     prev_seq: u64,
+    /// An extension record's payload, built before its length is known.
+    scratch: Vec<u8>,
 }
 
 impl Default for ChunkEncoder {
@@ -110,7 +115,7 @@ impl Default for ChunkEncoder {
 
 impl ChunkEncoder {
     pub fn new() -> ChunkEncoder {
-        ChunkEncoder { pred: Predictor::default(), local_of: Vec::new(), local_of_pc: HashMap::new(), generation: 0, prev_seq: 0 }
+        ChunkEncoder { pred: Predictor::default(), local_of: Vec::new(), local_of_pc: HashMap::new(), generation: 0, prev_seq: 0, scratch: Vec::new() }
     }
 
     /// Encodes `records` (sequence numbers `base_seq + r.seq`) into `out`, replacing its contents.
@@ -232,6 +237,24 @@ impl ChunkEncoder {
             varint::put(out, r.a);
             return;
         }
+        if kind == RecordKind::Walk {
+            // An extension record: its payload must not touch the state an older reader keeps (the
+            // instruction numbering), so the PC is a delta from the previous walk's, not an insn-ref.
+            self.seq_tag(TAG_EXTENSION, seq, out);
+            let body = &mut self.scratch;
+            body.clear();
+            body.push(r.info);
+            let last = &mut self.pred.last_walk;
+            for (i, v) in [r.a, r.b, r.pc].into_iter().enumerate() {
+                varint::put(body, varint::zigzag(v.wrapping_sub(last[i]) as i64));
+                last[i] = v;
+            }
+            varint::put(body, r.mem as u64);
+            varint::put(out, EXT_WALK);
+            varint::put(out, body.len() as u64);
+            out.extend_from_slice(body);
+            return;
+        }
         let prev_def_pc = self.pred.last_def_pc;
         let (local, new) = self.local(r);
         match kind {
@@ -308,7 +331,7 @@ impl ChunkEncoder {
                 varint::put(out, r.b);
                 varint::put(out, r.a);
             }
-            RecordKind::Regime | RecordKind::MarkerArg => unreachable!("handled above"),
+            RecordKind::Regime | RecordKind::MarkerArg | RecordKind::Walk => unreachable!("handled above"),
         }
     }
 }
@@ -321,6 +344,8 @@ pub enum DecodeError {
     BadInsn { at: usize, id: u64 },
     /// A physical address no ARM64 system has (at or above `PA_LIMIT`).
     BadAddress { at: usize, pa: u64 },
+    /// An extension record of a known kind whose payload does not parse as that kind.
+    BadExtension { at: usize, kind: u64 },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -330,6 +355,7 @@ impl std::fmt::Display for DecodeError {
             DecodeError::BadTag { at, tag } => write!(f, "unknown record tag {tag:#04x} at byte {at}"),
             DecodeError::BadInsn { at, id } => write!(f, "reference to undefined instruction {id} at byte {at}"),
             DecodeError::BadAddress { at, pa } => write!(f, "physical address {pa:#x} out of range at byte {at}"),
+            DecodeError::BadExtension { at, kind } => write!(f, "malformed extension record of kind {kind} at byte {at}"),
         }
     }
 }
@@ -362,6 +388,23 @@ impl<'a> ChunkDecoder<'a> {
         } else {
             Err(DecodeError::BadInsn { at, id })
         }
+    }
+
+    /// The payload of a walk extension record.
+    fn walk(&mut self, body: &mut Cursor<'_>, at: usize) -> Result<Record, DecodeError> {
+        let bad = |_: Truncated| DecodeError::BadExtension { at, kind: EXT_WALK };
+        let info = body.byte().map_err(bad)?;
+        let mut v = [0u64; 3];
+        for (i, slot) in v.iter_mut().enumerate() {
+            *slot = self.pred.last_walk[i].wrapping_add(body.zigzag().map_err(bad)? as u64);
+        }
+        let mem = body.varint().map_err(bad)?;
+        // The payload must end where its length says (a new field needs a format version bump).
+        if mem > u16::MAX as u64 || !body.is_empty() {
+            return Err(DecodeError::BadExtension { at, kind: EXT_WALK });
+        }
+        self.pred.last_walk = v;
+        Ok(Record { a: v[0], b: v[1], pc: v[2], kind: RecordKind::Walk as u8, info, mem: mem as u16, ..Default::default() })
     }
 
     /// Decodes up to `limit` more records into `out` (appending): `Ok(true)` when the payload holds more,
@@ -519,14 +562,18 @@ impl<'a> ChunkDecoder<'a> {
                 r.pc = self.marker_pc;
             }
             TAG_EXTENSION => {
-                // A kind this reader does not know (codes::EXTENSIONS is empty so far): skip its bytes.
-                let _kind = self.cur.varint().map_err(t)?;
+                let kind = self.cur.varint().map_err(t)?;
                 let len = self.cur.varint().map_err(t)?;
                 if len > self.cur.remaining() as u64 {
                     return Err(DecodeError::Truncated { at });
                 }
-                self.cur.skip(len as usize);
-                r.kind = RECORD_SKIPPED;
+                // Known or not, the record ends where its length says.
+                let mut body = self.cur.take(len as usize).map_err(t)?;
+                if kind == EXT_WALK {
+                    r = self.walk(&mut body, at)?;
+                } else {
+                    r.kind = RECORD_SKIPPED;
+                }
             }
             _ => return Err(DecodeError::BadTag { at, tag }),
         }
@@ -542,6 +589,7 @@ impl<'a> ChunkDecoder<'a> {
 fn pa_out_of_range(r: &Record) -> bool {
     let has_pa = r.kind == RecordKind::Access as u8
         || r.kind == RecordKind::Fetch as u8
+        || r.kind == RecordKind::Walk as u8
         || (r.kind == RecordKind::Maintenance as u8 && r.a != NO_PA);
     has_pa && r.a >= PA_LIMIT
 }
@@ -645,6 +693,21 @@ mod tests {
                         &Event::Marker(Marker { vcpu: 0, pc: 0x9300, kind: MarkerKind::NameRange, args: [1, x, 3], name: *b"virtqueue\0\0\0\0\0\0\0" }),
                         42,
                     ),
+                    Record::from_event(
+                        &Event::Walk(Walk {
+                            vcpu: 0,
+                            pc: 0x9400 + (x & 0xff0),
+                            va: x,
+                            pa: (x >> 20) & !7,
+                            size: 8,
+                            stage: 1 + (x & 1) as u8,
+                            level: (x % 5) as i8 - 1,
+                            update: x & 2 != 0,
+                            cause: WalkCause::from_code((x >> 2) as u8),
+                            mem: MemType::NORMAL_WB,
+                        }),
+                        0,
+                    ),
                 ]
                 .into_iter()
                 .enumerate()
@@ -668,6 +731,46 @@ mod tests {
         for (i, ((_, b), a)) in back.iter().zip(&recs).enumerate() {
             assert!(same(a, b), "record {i}: {a:?} vs {b:?}");
         }
+    }
+
+    #[test]
+    fn a_malformed_walk_record_is_a_located_error() {
+        let w = Record::walk(&crate::event::Walk {
+            vcpu: 0,
+            pc: 0x4010_0000,
+            va: 0x8000,
+            pa: 0x4030_0000,
+            size: 8,
+            stage: 1,
+            level: 3,
+            update: false,
+            cause: crate::event::WalkCause::Load,
+            mem: crate::memtype::MemType::NORMAL_WB,
+        });
+        let mut enc = ChunkEncoder::new();
+        let mut good = Vec::new();
+        enc.encode(&[w, Record { seq: 1, ..w }], 0, &mut good);
+        let mut dec = ChunkDecoder::new(&good, 0);
+        let got: Vec<(u64, Record)> = std::iter::from_fn(|| dec.next_record().unwrap()).collect();
+        assert_eq!(got.len(), 2);
+        assert!(same(&got[1].1, &w), "{:?}", got[1].1);
+        // The second record's length claims one byte less than its fields take.
+        let mut one = Vec::new();
+        enc.encode(&[w], 0, &mut one);
+        let second = one.len();
+        let mut short = good.clone();
+        assert_eq!(short[second], TAG_EXTENSION);
+        short[second + 2] -= 1;
+        short.pop();
+        let mut dec = ChunkDecoder::new(&short, 0);
+        assert!(dec.next_record().unwrap().is_some());
+        assert_eq!(dec.next_record(), Err(DecodeError::BadExtension { at: second, kind: EXT_WALK }));
+        // Trailing bytes inside the length are refused too, not ignored.
+        let mut long = good[..second].to_vec();
+        long.extend_from_slice(&[TAG_EXTENSION, EXT_WALK as u8, 6, 0x84, 0, 0, 0, 0x3f, 0]);
+        let mut dec = ChunkDecoder::new(&long, 0);
+        assert!(dec.next_record().unwrap().is_some());
+        assert_eq!(dec.next_record(), Err(DecodeError::BadExtension { at: second, kind: EXT_WALK }));
     }
 
     #[test]

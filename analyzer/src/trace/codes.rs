@@ -10,7 +10,7 @@
 //!
 //! Traces recorded with version 1 read with every later reader.
 
-use crate::event::{CacheOp, MarkerKind, SysReg};
+use crate::event::{CacheOp, MarkerKind, SysReg, WalkCause};
 use crate::regime::{Regime, RegimeKind};
 
 pub const FILE_MAGIC: &[u8; 8] = b"COHTRACE";
@@ -31,13 +31,15 @@ pub enum RecordKind {
     Marker = 6,
     /// Third argument of the preceding Marker record (and a NameRange's name).
     MarkerArg = 7,
+    /// A descriptor access of the MMU's table walker (on disk: extension `EXT_WALK`).
+    Walk = 8,
 }
 
 /// `Record::kind` of a record that stands for nothing: an extension record this reader does not know.
 pub const RECORD_SKIPPED: u8 = 0;
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::Access,
         RecordKind::Fetch,
         RecordKind::Maintenance,
@@ -45,6 +47,7 @@ impl RecordKind {
         RecordKind::Regime,
         RecordKind::Marker,
         RecordKind::MarkerArg,
+        RecordKind::Walk,
     ];
 
     pub fn from_u8(v: u8) -> Option<RecordKind> {
@@ -81,8 +84,24 @@ pub const TAGS: [(u8, &str); 10] = [
     (TAG_EXTENSION, "extension record"),
 ];
 
-/// Extension kinds this reader knows (none yet: the next event kinds go here, numbered from 1).
-pub const EXTENSIONS: [(u64, &str); 0] = [];
+/// A table-walk descriptor access: info byte, zigzag deltas of PA, VA and PC from the chunk's previous
+/// walk record, memory type varint.
+pub const EXT_WALK: u64 = 1;
+
+/// Extension kinds this reader knows, numbered from 1 (kind 0 is an empty record).
+pub const EXTENSIONS: [(u64, &str); 1] = [(EXT_WALK, "table walk")];
+
+// The info byte of a walk record (`Record::info` of RecordKind::Walk).
+/// Bits 2:0: the lookup level plus one (0 is level -1, 4 is level 3).
+pub const WALK_LEVEL_MASK: u8 = 0x07;
+/// A stage 2 walk (else stage 1).
+pub const WALK_STAGE2: u8 = 0x08;
+/// A hardware update of the descriptor (FEAT_HAFDBS access flag or dirty state): a write.
+pub const WALK_UPDATE: u8 = 0x10;
+/// Bits 6:5: what the walk serves (`WalkCause::code`).
+pub const WALK_CAUSE_SHIFT: u8 = 5;
+/// An 8-byte descriptor (else 4 bytes: AArch32 short descriptors).
+pub const WALK_SIZE8: u8 = 0x80;
 
 // Field mask bits of a full access (tag 2).
 pub const FIELD_PA: u8 = 1;
@@ -244,6 +263,29 @@ impl Regime {
     }
 }
 
+impl WalkCause {
+    pub const ALL: [WalkCause; 4] = [WalkCause::Load, WalkCause::Store, WalkCause::Fetch, WalkCause::At];
+
+    /// Bits 6:5 of a walk record's info byte.
+    pub fn code(self) -> u8 {
+        match self {
+            WalkCause::Load => 0,
+            WalkCause::Store => 1,
+            WalkCause::Fetch => 2,
+            WalkCause::At => 3,
+        }
+    }
+
+    pub fn from_code(code: u8) -> WalkCause {
+        match code & 3 {
+            0 => WalkCause::Load,
+            1 => WalkCause::Store,
+            2 => WalkCause::Fetch,
+            _ => WalkCause::At,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,7 +331,7 @@ mod tests {
             assert_eq!(RecordKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(RecordKind::from_u8(RECORD_SKIPPED), None);
-        assert_eq!(RecordKind::from_u8(8), None);
+        assert_eq!(RecordKind::from_u8(9), None);
     }
 
     #[test]
@@ -322,6 +364,14 @@ mod tests {
         let mut want: Vec<(u64, String)> = SysReg::ALL.iter().map(|r| (r.code() as u64, r.name().to_string())).collect();
         want.sort();
         pin("### System registers", want);
+    }
+
+    #[test]
+    fn walk_causes_are_pinned_and_round_trip() {
+        for c in WalkCause::ALL {
+            assert_eq!(WalkCause::from_code(c.code()), c);
+        }
+        pin("### Walk causes", WalkCause::ALL.iter().map(|c| (c.code() as u64, c.name().to_string())).collect());
     }
 
     #[test]
@@ -372,6 +422,12 @@ mod tests {
         assert_eq!(value("INFO_MMIO"), format!("{INFO_MMIO:#04x}"));
         assert_eq!(value("INFO_STORE"), format!("{INFO_STORE:#04x}"));
         assert_eq!(value("RECORD_SKIPPED"), RECORD_SKIPPED.to_string());
+        assert_eq!(value("EXT_WALK"), EXT_WALK.to_string());
+        assert_eq!(value("WALK_LEVEL_MASK"), format!("{WALK_LEVEL_MASK:#04x}"));
+        assert_eq!(value("WALK_STAGE2"), format!("{WALK_STAGE2:#04x}"));
+        assert_eq!(value("WALK_UPDATE"), format!("{WALK_UPDATE:#04x}"));
+        assert_eq!(value("WALK_CAUSE_SHIFT"), WALK_CAUSE_SHIFT.to_string());
+        assert_eq!(value("WALK_SIZE8"), format!("{WALK_SIZE8:#04x}"));
         assert_eq!(tlbi_payload(7, 9, 0xf, 7), 0b1011_1111_1111);
         assert_eq!(tlbi_payload(4, 8, 7, 0), 4 << 7 | 7 << 3);
     }

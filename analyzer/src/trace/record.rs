@@ -1,8 +1,13 @@
 //! The fixed-size capture record: what the plugin's hot path writes into its per-vCPU buffer and what the
 //! trace encoder consumes. 40 bytes, no pointers, `Copy`, so buffers are plain arrays that can be recycled.
 
-use super::codes::{INFO_MMIO, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind};
-use crate::event::{Access, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite};
+use super::codes::{
+    INFO_MMIO, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
+    WALK_UPDATE,
+};
+use crate::event::{
+    Access, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
+};
 use crate::memtype::MemType;
 
 /// One captured event. Field use by kind:
@@ -18,6 +23,7 @@ use crate::memtype::MemType;
 /// | Regime      | Regime::pack      | 0        | 0                           | 0    |
 /// | Marker      | X1                | X0       | MarkerKind code             | 0    |
 /// | MarkerArg   | X2                | 0        | 0                           | 0    |
+/// | Walk        | descriptor PA     | VA       | level, stage, update, cause, size (`WALK_*`) | type |
 ///
 /// `insn` is the plugin's dense id of the instruction (0 when there is none); `seq` is the record's
 /// position in the global event order relative to its buffer's base sequence number.
@@ -46,6 +52,20 @@ impl Record {
             kind: RecordKind::Access as u8,
             info: (size_log2 & INFO_SIZE_MASK) | if store { INFO_STORE } else { 0 },
             mem: mem.to_bits(),
+        }
+    }
+
+    /// A table-walk descriptor access.
+    pub fn walk(w: &Walk) -> Record {
+        Record {
+            a: w.pa,
+            b: w.va,
+            pc: w.pc,
+            insn: 0,
+            seq: 0,
+            kind: RecordKind::Walk as u8,
+            info: walk_info(w.stage, w.level, w.update, w.cause, w.size),
+            mem: w.mem.to_bits(),
         }
     }
 
@@ -96,8 +116,34 @@ impl Record {
                 r.a = regime.pack();
             }
             Event::Marker(m) => return marker_records(&m, insn),
+            Event::Walk(w) => return vec![Record { insn, ..Record::walk(&w) }],
         }
         vec![r]
+    }
+}
+
+/// The info byte of a walk record (docs/trace-format.md, "Table walk").
+pub fn walk_info(stage: u8, level: i8, update: bool, cause: WalkCause, size: u32) -> u8 {
+    ((level.clamp(-1, 3) + 1) as u8 & WALK_LEVEL_MASK)
+        | if stage == 2 { WALK_STAGE2 } else { 0 }
+        | if update { WALK_UPDATE } else { 0 }
+        | cause.code() << WALK_CAUSE_SHIFT
+        | if size >= 8 { WALK_SIZE8 } else { 0 }
+}
+
+/// The walk a Walk record stands for.
+pub fn walk_of(r: &Record, vcpu: u16) -> Walk {
+    Walk {
+        vcpu,
+        pc: r.pc,
+        va: r.b,
+        pa: r.a,
+        size: if r.info & WALK_SIZE8 != 0 { 8 } else { 4 },
+        stage: if r.info & WALK_STAGE2 != 0 { 2 } else { 1 },
+        level: (r.info & WALK_LEVEL_MASK).min(4) as i8 - 1,
+        update: r.info & WALK_UPDATE != 0,
+        cause: WalkCause::from_code(r.info >> WALK_CAUSE_SHIFT),
+        mem: MemType::from_bits(r.mem),
     }
 }
 
@@ -200,6 +246,7 @@ pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) ->
             Event::Marker(Marker { vcpu, pc: r.pc, kind: MarkerKind::from_code(r.info)?, args: [r.b, r.a, arg2], name })
         }
         RecordKind::MarkerArg => return None,
+        RecordKind::Walk => Event::Walk(walk_of(r, vcpu)),
     })
 }
 
@@ -253,6 +300,30 @@ mod tests {
             },
             Event::Marker(Marker { vcpu: 1, pc: 16, kind: MarkerKind::NameRange, args: [1, 2, 3], name: *b"framebuffer\0\0\0\0\0" }),
             Event::Marker(Marker { vcpu: 1, pc: 20, kind: MarkerKind::Check, args: [4, 5, 6], name: [0; 16] }),
+            Event::Walk(Walk {
+                vcpu: 1,
+                pc: 0x4010_0100,
+                va: 0xffff_8000_0000_1000,
+                pa: 0x4030_0ff8,
+                size: 8,
+                stage: 2,
+                level: -1,
+                update: true,
+                cause: WalkCause::At,
+                mem: MemType::NORMAL_WB,
+            }),
+            Event::Walk(Walk {
+                vcpu: 1,
+                pc: 0,
+                va: 0x1000,
+                pa: 0x4030_0000,
+                size: 4,
+                stage: 1,
+                level: 3,
+                update: false,
+                cause: WalkCause::Fetch,
+                mem: MemType::NORMAL_NC,
+            }),
         ];
         for ev in events {
             let recs = Record::from_event(&ev, 5);

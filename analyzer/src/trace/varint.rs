@@ -50,6 +50,14 @@ impl<'a> Cursor<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    /// The next `n` bytes as a cursor of their own (an extension record's payload), skipping them here.
+    pub fn take(&mut self, n: usize) -> Result<Cursor<'a>, Truncated> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(Truncated)?;
+        let sub = Cursor { buf: &self.buf[self.pos..end], pos: 0 };
+        self.pos = end;
+        Ok(sub)
+    }
+
     #[inline(always)]
     pub fn skip(&mut self, n: usize) {
         self.pos += n;

@@ -269,6 +269,7 @@ fn run_stats(path: PathBuf) -> Result<()> {
     // Counted straight from the records on the analysis's fast path: no Event per access, and memory
     // bounded by the number of distinct kinds and memory types, not by the trace.
     let mut kinds = [0u64; 256];
+    let mut walk_updates = 0u64;
     let mut ops = [0u64; 256];
     let mut types = vec![0u64; 1 << 16]; // by the 16 memory-type bits
     let (mut mmio, mut stores) = (0u64, 0u64);
@@ -284,6 +285,8 @@ fn run_stats(path: PathBuf) -> Result<()> {
             types[r.mem as usize] += 1;
         } else if r.kind == RecordKind::Maintenance as u8 {
             ops[r.info as usize] += 1;
+        } else if r.kind == RecordKind::Walk as u8 && r.info & cohtrace_analyzer::trace::codes::WALK_UPDATE != 0 {
+            walk_updates += 1;
         }
     });
     let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
@@ -304,6 +307,10 @@ fn run_stats(path: PathBuf) -> Result<()> {
             RecordKind::SysReg => add("system register write", count),
             RecordKind::Regime => add("regime change", count),
             RecordKind::Marker => add("marker", count),
+            RecordKind::Walk => {
+                add("table walk", count - walk_updates);
+                add("table walk update", walk_updates);
+            }
             RecordKind::Maintenance | RecordKind::MarkerArg => {}
         }
     }
@@ -412,5 +419,18 @@ fn describe(ev: &Event) -> String {
             regime.el, regime.kind, regime.vmid, regime.asid
         ),
         Event::Marker(m) => format!("cpu{} marker {:?} args={:#x?} pc={:#x}", m.vcpu, m.kind, m.args, m.pc),
+        Event::Walk(w) => format!(
+            "cpu{} {} s{} L{} pc={:#x} va={:#x} pa={:#x} size={} for-{} {}",
+            w.vcpu,
+            if w.update { "walk-update" } else { "walk" },
+            w.stage,
+            w.level,
+            w.pc,
+            w.va,
+            w.pa,
+            w.size,
+            w.cause.name(),
+            w.mem
+        ),
     }
 }
