@@ -5,12 +5,12 @@
 use crate::event::Event;
 use crate::model::Model;
 use crate::trace::codes::RecordKind;
-use crate::trace::record::{Geometry, Record, access_of, record_to_event};
+use crate::trace::record::{Geometry, Record, access_of, record_to_event, walk_of};
 
 /// What feeding one record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fed {
-    /// A data access went to the model (the hot case: no `Event` is built for it).
+    /// A data access or a table walk went to the model (the hot cases: no `Event` is built for them).
     Access,
     /// Another event went to the model.
     Event(Event),
@@ -28,6 +28,11 @@ pub fn feed_record(model: &mut Model, geometry: Geometry, vcpu: u16, seq: u64, r
         if !model.skip_foreign(a.pa, a.size, a.mem, a.mmio) {
             model.access_at(seq, &a);
         }
+        return Fed::Access;
+    }
+    if r.kind == RecordKind::Walk as u8 {
+        // Walks come by the million on a pointer chase: no Event for them either.
+        model.walk_at(seq, &walk_of(r, vcpu));
         return Fed::Access;
     }
     feed_other(model, geometry, vcpu, seq, r, following)

@@ -102,6 +102,9 @@ pub struct Vcpu {
     cache_generation: u32,
     cache_mem: MemType,
     cache_regime: u64,
+    /// The walk path's cache, one entry per stage (a stage-1 walk under stage 2 alternates the two):
+    /// (key of the walk's attributes, generation) -> type and regime.
+    walk_cache: [(u32, u32, MemType, u64); 2],
     /// Packed regime of the last Regime record emitted (u64::MAX: none yet in this buffer).
     pub current_regime: u64,
     pub buf: Box<[Record]>,
@@ -159,6 +162,7 @@ impl Vcpu {
             cache_generation: 0,
             cache_mem: MemType::UNKNOWN,
             cache_regime: u64::MAX,
+            walk_cache: [(u32::MAX, 0, MemType::UNKNOWN, u64::MAX); 2],
             current_regime: u64::MAX,
             buf: vec![Record::default(); buffer].into_boxed_slice(),
             len: 0,
@@ -190,6 +194,22 @@ impl Vcpu {
             self.cache_regime = regime;
         }
         (mem, regime)
+    }
+
+    /// Memory type and packed regime of a table walk: a descriptor of the same walk attributes, stage and
+    /// MMU index as the last one (the other levels of a walk, the next walk) costs one compare.
+    #[inline(always)]
+    pub fn classify_walk(&mut self, w: &crate::qemu_abi::ArmWalk) -> Option<(MemType, u64)> {
+        let key = w.tcr_attrs as u32 | (w.s2_memattr as u32 & 0xf) << 8 | (w.flags as u32 & crate::qemu_abi::WALK_FLAG_S2 as u32) << 12
+            | (w.stage as u32) << 16 | (w.mmu_idx as u32) << 24;
+        let slot = (w.stage & 1) as usize;
+        let (k, generation, mem, regime) = self.walk_cache[slot];
+        if k == key && generation == self.generation {
+            return Some((mem, regime));
+        }
+        let (mem, regime) = crate::walk::walk_type(self, w)?;
+        self.walk_cache[slot] = (key, self.generation, mem, regime);
+        Some((mem, regime))
     }
 
     #[cold]

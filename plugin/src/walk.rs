@@ -4,43 +4,46 @@
 //! (the plugin's own probes are muted by the patch).
 
 use crate::qemu_abi::{ArmWalk, WALK_FLAG_S2, WALK_FLAG_UPDATE, regime_of_mmu_idx};
-use crate::state::{Plugin, guard, plugin};
+use crate::state::{Plugin, plugin};
 use crate::vcpu::Vcpu;
-use cohtrace_analyzer::event::{Walk, WalkCause};
-use cohtrace_analyzer::memtype::walk_memtype;
-use cohtrace_analyzer::trace::Record;
+use cohtrace_analyzer::event::WalkCause;
+use cohtrace_analyzer::memtype::{MemType, walk_memtype};
+use cohtrace_analyzer::trace::record::walk_info;
+use cohtrace_analyzer::trace::{Record, RecordKind};
 use std::ffi::c_uint;
 
 pub unsafe extern "C" fn on_walk(vcpu_index: c_uint, walk: *const ArmWalk) {
+    // Like the access hot path (bench-mix walks on nearly every step), this path is written not to panic
+    // (no fallible indexing, no unwrap) instead of paying for a panic guard on every descriptor.
     let Some(p) = plugin() else { return };
     if walk.is_null() {
         return;
     }
     // SAFETY: QEMU passes a report valid for the duration of the call.
     let w = unsafe { *walk };
-    p.enter(vcpu_index, |v| guard("walk callback", None, || record_walk(p, v, &w)));
+    p.enter(vcpu_index, |v| record_walk(p, v, &w));
 }
 
+#[inline(always)]
 fn record_walk(p: &Plugin, v: &mut Vcpu, w: &ArmWalk) -> Option<()> {
     if p.filtered_out(w.desc_pa) {
         return None;
     }
+    let (mem, regime) = v.classify_walk(w)?;
+    if regime != v.current_regime {
+        p.ensure_regime(v, regime);
+    }
+    // The Record directly (what Record::walk builds from a Walk event), without the event in between.
+    let info = walk_info(w.stage, w.level, w.flags & WALK_FLAG_UPDATE != 0, WalkCause::from_code(w.cause), w.size as u32);
+    let record = Record { a: w.desc_pa, b: w.va, pc: w.pc, kind: RecordKind::Walk as u8, info, mem: mem.to_bits(), ..Default::default() };
+    p.push(v, record);
+    Some(())
+}
+
+/// The walk's memory type and packed regime from what QEMU reported and the tracked registers.
+pub fn walk_type(v: &Vcpu, w: &ArmWalk) -> Option<(MemType, u64)> {
     let (kind, el) = regime_of_mmu_idx(w.mmu_idx)?;
     let s2 = (w.flags & WALK_FLAG_S2 != 0).then_some(w.s2_memattr & 0xf);
     let mem = walk_memtype(w.tcr_attrs, s2, w.stage, &v.tracked.ctl, kind);
-    p.ensure_regime(v, v.tracked.regime(kind, el).pack());
-    let walk = Walk {
-        vcpu: v.index,
-        pc: w.pc,
-        va: w.va,
-        pa: w.desc_pa,
-        size: w.size as u32,
-        stage: w.stage,
-        level: w.level,
-        update: w.flags & WALK_FLAG_UPDATE != 0,
-        cause: WalkCause::from_code(w.cause),
-        mem,
-    };
-    p.push(v, Record::walk(&walk));
-    Some(())
+    Some((mem, v.tracked.regime(kind, el).pack()))
 }

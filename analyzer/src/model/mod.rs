@@ -128,6 +128,7 @@ impl Model {
     pub fn feed_at(&mut self, seq: u64, ev: &Event) {
         match ev {
             Event::Access(a) => self.access_at(seq, a),
+            Event::Walk(w) => self.walk_at(seq, w),
             _ => self.feed_other(seq, ev),
         }
     }
@@ -273,15 +274,18 @@ impl Model {
             },
             Event::Regime { vcpu, regime } => self.book.set_regime(vcpu, regime),
             Event::Marker(m) => self.marker(&m),
-            Event::Walk(walk) => self.walk(seq, &walk),
+            Event::Walk(ref walk) => return self.walk_at(seq, walk),
         }
         self.stats.events += 1;
     }
 
     /// A table-walk descriptor access: the walker is one more observer with its own memory type (a read,
     /// R1/R2), and a hardware update is a write with that type (R3-R5). docs/model.md, "Table walks".
-    fn walk(&mut self, seq: u64, walk: &Walk) {
+    #[inline]
+    pub fn walk_at(&mut self, seq: u64, walk: &Walk) {
+        self.seq = seq;
         self.stats.walks += 1;
+        self.stats.events += 1;
         if !walk.mem.is_known() {
             self.stats.unknown_type += 1;
             return;

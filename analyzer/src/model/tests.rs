@@ -449,3 +449,29 @@ fn walks_are_observers_and_hardware_updates_are_writers() {
         assert!(t.m.hazards()[0].missing.contains("hardware"), "{}", t.m.hazards()[0].missing);
     }
 }
+
+/// Speculative mode: a cacheable walk of one line of a page is evidence of a live cacheable mapping of the
+/// page, so a later non-cacheable write of another line of it may leave a stale copy that a cacheable walk
+/// of that line hits. Precise mode needs a copy an access made.
+#[test]
+fn a_cacheable_walk_is_evidence_of_a_cacheable_mapping() {
+    for (mode, want) in [(Mode::Speculative, vec![(StaleRead, 3, 2)]), (Mode::Precise, vec![])] {
+        let mut t = T::new(mode);
+        t.at(0, EL1);
+        t.m.feed(&Event::Walk(crate::event::Walk {
+            vcpu: 0,
+            pc: 1,
+            va: 0x8000_0000,
+            pa: LINE + 0x800,
+            size: 8,
+            stage: 1,
+            level: 2,
+            update: false,
+            cause: crate::event::WalkCause::Load,
+            mem: MemType::NORMAL_WB,
+        }));
+        t.st(2, MemType::DEVICE_NGNRNE);
+        walk(&mut t, 3, false, MemType::NORMAL_WB);
+        assert_eq!(t.found(), want, "{mode:?}");
+    }
+}

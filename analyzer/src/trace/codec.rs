@@ -36,8 +36,12 @@ struct Predictor {
     last_info: u8,
     last_fetch_pa: u64,
     last_def_pc: u64,
-    /// The previous walk record's PA, VA and PC (walk extension records code deltas from them).
-    last_walk: [u64; 3],
+    /// What walk extension records code deltas from: the previous walk record's descriptor PA at each
+    /// (stage, level) (`walk_slot`: the same table entry recurs walk after walk), and its VA, PC and type.
+    walk_pa: [u64; 10],
+    walk_va: u64,
+    walk_pc: u64,
+    walk_mem: u16,
 }
 
 impl Predictor {
@@ -50,7 +54,10 @@ impl Predictor {
         self.last_info = 3;
         self.last_fetch_pa = 0;
         self.last_def_pc = 0;
-        self.last_walk = [0; 3];
+        self.walk_pa = [0; 10];
+        self.walk_va = 0;
+        self.walk_pc = 0;
+        self.walk_mem = 0;
     }
 
     /// Defines a new chunk-local instruction, seeded from the stream's last access (temporal locality).
@@ -244,12 +251,13 @@ impl ChunkEncoder {
             let body = &mut self.scratch;
             body.clear();
             body.push(r.info);
-            let last = &mut self.pred.last_walk;
-            for (i, v) in [r.a, r.b, r.pc].into_iter().enumerate() {
-                varint::put(body, varint::zigzag(v.wrapping_sub(last[i]) as i64));
-                last[i] = v;
-            }
-            varint::put(body, r.mem as u64);
+            let p = &mut self.pred;
+            let slot = walk_slot(r.info);
+            varint::put(body, varint::zigzag(r.a.wrapping_sub(p.walk_pa[slot]) as i64));
+            varint::put(body, varint::zigzag(r.b.wrapping_sub(p.walk_va) as i64));
+            varint::put(body, varint::zigzag(r.pc.wrapping_sub(p.walk_pc) as i64));
+            varint::put(body, varint::zigzag(r.mem.wrapping_sub(p.walk_mem) as i16 as i64));
+            (p.walk_pa[slot], p.walk_va, p.walk_pc, p.walk_mem) = (r.a, r.b, r.pc, r.mem);
             varint::put(out, EXT_WALK);
             varint::put(out, body.len() as u64);
             out.extend_from_slice(body);
@@ -394,17 +402,19 @@ impl<'a> ChunkDecoder<'a> {
     fn walk(&mut self, body: &mut Cursor<'_>, at: usize) -> Result<Record, DecodeError> {
         let bad = |_: Truncated| DecodeError::BadExtension { at, kind: EXT_WALK };
         let info = body.byte().map_err(bad)?;
-        let mut v = [0u64; 3];
-        for (i, slot) in v.iter_mut().enumerate() {
-            *slot = self.pred.last_walk[i].wrapping_add(body.zigzag().map_err(bad)? as u64);
-        }
-        let mem = body.varint().map_err(bad)?;
+        let p = &mut self.pred;
+        let slot = walk_slot(info);
+        let pa = p.walk_pa[slot].wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let va = p.walk_va.wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let pc = p.walk_pc.wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let dmem = body.zigzag().map_err(bad)?;
         // The payload must end where its length says (a new field needs a format version bump).
-        if mem > u16::MAX as u64 || !body.is_empty() {
+        if !(i16::MIN as i64..=i16::MAX as i64).contains(&dmem) || !body.is_empty() {
             return Err(DecodeError::BadExtension { at, kind: EXT_WALK });
         }
-        self.pred.last_walk = v;
-        Ok(Record { a: v[0], b: v[1], pc: v[2], kind: RecordKind::Walk as u8, info, mem: mem as u16, ..Default::default() })
+        let mem = p.walk_mem.wrapping_add(dmem as i16 as u16);
+        (p.walk_pa[slot], p.walk_va, p.walk_pc, p.walk_mem) = (pa, va, pc, mem);
+        Ok(Record { a: pa, b: va, pc, kind: RecordKind::Walk as u8, info, mem, ..Default::default() })
     }
 
     /// Decodes up to `limit` more records into `out` (appending): `Ok(true)` when the payload holds more,
@@ -582,6 +592,12 @@ impl<'a> ChunkDecoder<'a> {
         }
         Ok(Some((self.seq, r)))
     }
+}
+
+/// The walk prediction slot of a walk record's info byte: its (stage, level), 0..10.
+#[inline(always)]
+fn walk_slot(info: u8) -> usize {
+    ((info & WALK_LEVEL_MASK).min(4) + if info & WALK_STAGE2 != 0 { 5 } else { 0 }) as usize
 }
 
 /// A record whose physical address no ARM64 system has (see `PA_LIMIT`).

@@ -267,6 +267,7 @@ impl WalkCause {
     pub const ALL: [WalkCause; 4] = [WalkCause::Load, WalkCause::Store, WalkCause::Fetch, WalkCause::At];
 
     /// Bits 6:5 of a walk record's info byte.
+    #[inline(always)]
     pub fn code(self) -> u8 {
         match self {
             WalkCause::Load => 0,
@@ -276,6 +277,7 @@ impl WalkCause {
         }
     }
 
+    #[inline(always)]
     pub fn from_code(code: u8) -> WalkCause {
         match code & 3 {
             0 => WalkCause::Load,

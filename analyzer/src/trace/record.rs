@@ -56,6 +56,7 @@ impl Record {
     }
 
     /// A table-walk descriptor access.
+    #[inline]
     pub fn walk(w: &Walk) -> Record {
         Record {
             a: w.pa,
@@ -123,6 +124,7 @@ impl Record {
 }
 
 /// The info byte of a walk record (docs/trace-format.md, "Table walk").
+#[inline(always)]
 pub fn walk_info(stage: u8, level: i8, update: bool, cause: WalkCause, size: u32) -> u8 {
     ((level.clamp(-1, 3) + 1) as u8 & WALK_LEVEL_MASK)
         | if stage == 2 { WALK_STAGE2 } else { 0 }
