@@ -18,10 +18,7 @@
         .section .text.el2, "ax"
         glabel  scenario_tables
         // el1_l2[2] -> walk_table (empty until the guest fills it).
-        adr_l   x9, el1_l2
-        adr_l   x10, walk_table
-        orr     x10, x10, #3
-        str     x10, [x9, #16]
+        link_table el1_l2, 2, walk_table
         ret
 
         glabel  scenario_main

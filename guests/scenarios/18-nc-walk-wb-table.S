@@ -12,10 +12,7 @@
 
         .section .text.el2, "ax"
         glabel  scenario_tables
-        adr_l   x9, el1_l2
-        adr_l   x10, walk_table
-        orr     x10, x10, #3
-        str     x10, [x9, #16]
+        link_table el1_l2, 2, walk_table
         ret
 
         glabel  scenario_main
@@ -23,10 +20,7 @@
         guest_regimes_on
         mov64   x0, TCR_EL1_NC_WALK
         msr     tcr_el1, x0
-        isb
-        tlbi    vmalls12e1
-        dsb     ish
-        isb
+        s12_tlb_sync
         adr_l   x0, el1_main
         bl      run_el1
         ldp     x29, x30, [sp], #16

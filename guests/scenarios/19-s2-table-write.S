@@ -18,10 +18,7 @@
         adr_l   x9, el1_l2
         mov64   x10, WALK_VA | S1_EL1_WB | 1    // 2 MB block, identity
         str     x10, [x9, #16]
-        adr_l   x9, s2_l2
-        adr_l   x10, walk_table
-        orr     x10, x10, #3
-        str     x10, [x9, #16]
+        link_table s2_l2, 2, walk_table
         ret
 
         glabel  scenario_main
@@ -39,10 +36,7 @@
         .if FIXED
         dc      cvac, x19
         .endif
-        dsb     ish
-        tlbi    vmalls12e1
-        dsb     ish
-        isb
+        s12_tlb_sync
         adr_l   x0, el1_main
         bl      run_el1
         ldp     x29, x30, [sp], #16

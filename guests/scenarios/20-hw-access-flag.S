@@ -13,10 +13,7 @@
 
         .section .text.el2, "ax"
         glabel  scenario_tables
-        adr_l   x9, el1_l2
-        adr_l   x10, walk_table
-        orr     x10, x10, #3
-        str     x10, [x9, #16]
+        link_table el1_l2, 2, walk_table
         adr_l   x9, walk_table
         adr_l   x10, shared_buf
         mov64   x11, S1_EL1_WB_NOAF | 3
@@ -30,10 +27,7 @@
         guest_regimes_on
         mov64   x0, TCR_EL1_VALUE | TCR_HA
         msr     tcr_el1, x0
-        isb
-        tlbi    vmalls12e1
-        dsb     ish
-        isb
+        s12_tlb_sync
         adr_l   x0, el1_main
         bl      run_el1
         adr_l   x19, walk_table

@@ -133,6 +133,12 @@ impl Model {
         }
     }
 
+    /// Who did an event, as a line remembers it (a report side).
+    #[inline(always)]
+    fn writer_ref(&self, seq: u64, vcpu: u16, pc: u64, va: u64, mem: MemType, action: u16) -> WriterRef {
+        WriterRef { pc, va, seq, regime: self.book.regime_of(vcpu), vcpu, mem: mem.to_bits(), action }
+    }
+
     /// The hot path: one data access, judged line by line.
     #[inline(always)]
     pub fn access_at(&mut self, seq: u64, a: &Access) {
@@ -142,15 +148,7 @@ impl Model {
             self.skip_access(a);
             return;
         }
-        let w = WriterRef {
-            pc: a.pc,
-            va: a.va,
-            seq,
-            regime: self.book.regime_of(a.vcpu),
-            vcpu: a.vcpu,
-            mem: a.mem.to_bits(),
-            action: line::action_code(SideAction::Access { kind: a.kind, size: a.size }),
-        };
+        let w = self.writer_ref(seq, a.vcpu, a.pc, a.va, a.mem, line::action_code(SideAction::Access { kind: a.kind, size: a.size }));
         // The common case: an access within one line of at most 64 bytes (one mask bit per byte).
         let size = a.size.max(1) as u64;
         let line_bytes = 1u64 << self.line_shift;
@@ -237,15 +235,7 @@ impl Model {
             Event::Access(ref a) => return self.access_at(seq, a),
             Event::Fetch(f) => {
                 self.stats.fetches += 1;
-                let w = WriterRef {
-                    pc: f.pc,
-                    va: f.pc,
-                    seq,
-                    regime: self.book.regime_of(f.vcpu),
-                    vcpu: f.vcpu,
-                    mem: f.mem.to_bits(),
-                    action: line::action_code(SideAction::Fetch),
-                };
+                let w = self.writer_ref(seq, f.vcpu, f.pc, f.pc, f.mem, line::action_code(SideAction::Fetch));
                 // The bytes fetched: from the first instruction to the last one the plugin saw in the line
                 // (`Fetch::pa` bit 0 set), else to the end of the line (older traces).
                 let line_size = 1u64 << self.line_shift;
@@ -256,15 +246,7 @@ impl Model {
             }
             Event::Maintenance(m) => {
                 self.stats.maintenance += 1;
-                let w = WriterRef {
-                    pc: m.pc,
-                    va: m.operand,
-                    seq,
-                    regime: self.book.regime_of(m.vcpu),
-                    vcpu: m.vcpu,
-                    mem: m.mem.to_bits(),
-                    action: line::action_code(SideAction::Maintenance(m.op)),
-                };
+                let w = self.writer_ref(seq, m.vcpu, m.pc, m.operand, m.mem, line::action_code(SideAction::Maintenance(m.op)));
                 self.maintenance(&m, &w);
             }
             Event::SysReg(w) => match w.reg {
@@ -290,20 +272,8 @@ impl Model {
             self.stats.unknown_type += 1;
             return;
         }
-        let w = WriterRef {
-            pc: walk.pc,
-            va: walk.va,
-            seq,
-            regime: self.book.regime_of(walk.vcpu),
-            vcpu: walk.vcpu,
-            mem: walk.mem.to_bits(),
-            action: line::action_code(SideAction::Walk {
-                stage: walk.stage,
-                level: walk.level,
-                update: walk.update,
-                cause: walk.cause,
-            }),
-        };
+        let action = SideAction::Walk { stage: walk.stage, level: walk.level, update: walk.update, cause: walk.cause };
+        let w = self.writer_ref(seq, walk.vcpu, walk.pc, walk.va, walk.mem, line::action_code(action));
         let kind = if walk.update { AccessKind::Store } else { AccessKind::Load };
         // A descriptor is 4 or 8 bytes, naturally aligned: always within one line.
         let line_bytes = 1u64 << self.line_shift;
