@@ -93,7 +93,7 @@ fn every_variant_completes_reports_exactly_its_manifest_and_online_equals_offlin
             }
         }
     }
-    assert!(checked >= 66, "only {checked} variant/mode pairs checked");
+    assert!(checked >= 70, "only {checked} variant/mode pairs checked");
     assert!(failures.is_empty(), "{} scenario mismatches:\n{}", failures.len(), failures.join("\n"));
     eprintln!("{checked} variant/mode verdicts and {online_checked} online reports checked");
 }

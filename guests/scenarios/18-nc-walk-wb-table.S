@@ -2,6 +2,8 @@
 // but writes a descriptor through its Write-Back mapping of the table: the new descriptor sits
 // dirty in the cache while the walk reads memory -> dirty-bypass, observer the stage-1 walk.
 //   FIXED=1  DC CVAC of the descriptor's line after writing it, before the walk.
+//   AT=1     the walk is an AT S1E1R of the VA instead of a load (QEMU reports AT walks too; the observer
+//            is the AT instruction).
 //
 // The walked mapping is 17's: VA BIG_BASE -> walk_table[0] -> shared_buf.
 
@@ -9,6 +11,9 @@
 
         .equ    WALK_VA,        BIG_BASE
         .equ    TCR_EL1_NC_WALK, TCR_EL1_VALUE & ~(0xf << 8)   // IRGN0 = ORGN0 = 0b00
+        .ifndef AT
+        .equ    AT, 0
+        .endif
 
         .section .text.el2, "ax"
         glabel  scenario_tables
@@ -42,8 +47,14 @@ el1_main:
         dsb     nsh
         isb
         mov64   x5, WALK_VA
+        .if AT
+        glabel  el1_walked_at
+        at      s1e1r, x5               // the AT's walk reads walk_table[0] from memory
+        isb
+        .else
         glabel  el1_walked_read
         ldr     x0, [x5]                // the walk reads walk_table[0] from memory
+        .endif
         hvc     #0
 
         shared_page walk_table
