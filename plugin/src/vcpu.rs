@@ -2,9 +2,11 @@
 //! record buffer. Only the vCPU's own thread touches it (QEMU runs each vCPU's callbacks on its thread).
 
 use crate::qemu::RegBuf;
-use crate::qemu_abi::{TlbAttrs, regime_of_mmu_idx};
+use crate::qemu_abi::{ArmWalk, TlbAttrs, WALK_FLAG_S2, regime_of_mmu_idx};
 use cohtrace_analyzer::event::SysReg;
-use cohtrace_analyzer::memtype::{Controls, HCR_DC, HCR_E2H, HCR_TGE, HCR_VM, MemType, SCTLR_M, effective_memtype};
+use cohtrace_analyzer::memtype::{
+    Controls, HCR_DC, HCR_E2H, HCR_TGE, HCR_VM, MemType, SCTLR_M, effective_memtype, walk_memtype,
+};
 use cohtrace_analyzer::regime::{Regime, RegimeKind};
 use cohtrace_analyzer::trace::Record;
 
@@ -199,17 +201,26 @@ impl Vcpu {
     /// Memory type and packed regime of a table walk: a descriptor of the same walk attributes, stage and
     /// MMU index as the last one (the other levels of a walk, the next walk) costs one compare.
     #[inline(always)]
-    pub fn classify_walk(&mut self, w: &crate::qemu_abi::ArmWalk) -> Option<(MemType, u64)> {
-        let key = w.tcr_attrs as u32 | (w.s2_memattr as u32 & 0xf) << 8 | (w.flags as u32 & crate::qemu_abi::WALK_FLAG_S2 as u32) << 12
+    pub fn classify_walk(&mut self, w: &ArmWalk) -> Option<(MemType, u64)> {
+        let key = w.tcr_attrs as u32 | (w.s2_memattr as u32 & 0xf) << 8 | (w.flags as u32 & WALK_FLAG_S2 as u32) << 12
             | (w.stage as u32) << 16 | (w.mmu_idx as u32) << 24;
         let slot = (w.stage & 1) as usize;
         let (k, generation, mem, regime) = self.walk_cache[slot];
         if k == key && generation == self.generation {
             return Some((mem, regime));
         }
-        let (mem, regime) = crate::walk::walk_type(self, w)?;
+        let (mem, regime) = self.classify_walk_slow(w)?;
         self.walk_cache[slot] = (key, self.generation, mem, regime);
         Some((mem, regime))
+    }
+
+    /// The walk's memory type and packed regime from what QEMU reported and the tracked registers.
+    #[cold]
+    fn classify_walk_slow(&self, w: &ArmWalk) -> Option<(MemType, u64)> {
+        let (kind, el) = regime_of_mmu_idx(w.mmu_idx)?;
+        let s2 = (w.flags & WALK_FLAG_S2 != 0).then_some(w.s2_memattr & 0xf);
+        let mem = walk_memtype(w.tcr_attrs, s2, w.stage, &self.tracked.ctl, kind);
+        Some((mem, self.tracked.regime(kind, el).pack()))
     }
 
     #[cold]

@@ -3,11 +3,10 @@
 //! QEMU calls this on the vCPU's thread from inside the fill, never from inside another callback of ours
 //! (the plugin's own probes are muted by the patch).
 
-use crate::qemu_abi::{ArmWalk, WALK_FLAG_S2, WALK_FLAG_UPDATE, regime_of_mmu_idx};
+use crate::qemu_abi::{ArmWalk, WALK_FLAG_UPDATE};
 use crate::state::{Plugin, plugin};
 use crate::vcpu::Vcpu;
 use cohtrace_analyzer::event::WalkCause;
-use cohtrace_analyzer::memtype::{MemType, walk_memtype};
 use cohtrace_analyzer::trace::record::walk_info;
 use cohtrace_analyzer::trace::{Record, RecordKind};
 use std::ffi::c_uint;
@@ -38,12 +37,4 @@ fn record_walk(p: &Plugin, v: &mut Vcpu, w: &ArmWalk) -> Option<()> {
     let record = Record { a: w.desc_pa, b: w.va, pc: w.pc, kind: RecordKind::Walk as u8, info, mem: mem.to_bits(), ..Default::default() };
     p.push(v, record);
     Some(())
-}
-
-/// The walk's memory type and packed regime from what QEMU reported and the tracked registers.
-pub fn walk_type(v: &Vcpu, w: &ArmWalk) -> Option<(MemType, u64)> {
-    let (kind, el) = regime_of_mmu_idx(w.mmu_idx)?;
-    let s2 = (w.flags & WALK_FLAG_S2 != 0).then_some(w.s2_memattr & 0xf);
-    let mem = walk_memtype(w.tcr_attrs, s2, w.stage, &v.tracked.ctl, kind);
-    Some((mem, v.tracked.regime(kind, el).pack()))
 }
