@@ -6,9 +6,8 @@
 use crate::qemu_abi::{ArmWalk, WALK_FLAG_UPDATE};
 use crate::state::{Plugin, plugin};
 use crate::vcpu::Vcpu;
-use cohtrace_analyzer::event::WalkCause;
-use cohtrace_analyzer::trace::record::walk_info;
-use cohtrace_analyzer::trace::{Record, RecordKind};
+use cohtrace_analyzer::event::{Walk, WalkCause};
+use cohtrace_analyzer::trace::Record;
 use std::ffi::c_uint;
 
 pub unsafe extern "C" fn on_walk(vcpu_index: c_uint, walk: *const ArmWalk) {
@@ -32,9 +31,18 @@ fn record_walk(p: &Plugin, v: &mut Vcpu, w: &ArmWalk) -> Option<()> {
     if regime != v.current_regime {
         p.ensure_regime(v, regime);
     }
-    // The Record directly (what Record::walk builds from a Walk event), without the event in between.
-    let info = walk_info(w.stage, w.level, w.flags & WALK_FLAG_UPDATE != 0, WalkCause::from_code(w.cause), w.size as u32);
-    let record = Record { a: w.desc_pa, b: w.va, pc: w.pc, kind: RecordKind::Walk as u8, info, mem: mem.to_bits(), ..Default::default() };
+    let record = Record::walk(&Walk {
+        vcpu: v.index,
+        pc: w.pc,
+        va: w.va,
+        pa: w.desc_pa,
+        size: w.size as u32,
+        stage: w.stage,
+        level: w.level,
+        update: w.flags & WALK_FLAG_UPDATE != 0,
+        cause: WalkCause::from_code(w.cause),
+        mem,
+    });
     p.push(v, record);
     Some(())
 }
