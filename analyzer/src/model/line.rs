@@ -1,8 +1,7 @@
 //! Per-line state and the state transitions of docs/model.md. Hazard judgement stays in `Model`.
 
 use crate::event::{AccessKind, CacheOp};
-use crate::trace::codes::{WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_STAGE2, WALK_UPDATE};
-use crate::trace::record::walk_info;
+use crate::trace::record::{walk_info, walk_info_fields};
 use crate::report::SideAction;
 
 /// Who made a version (or did an access): enough to rebuild a report side without keeping the event.
@@ -34,13 +33,8 @@ pub fn action_code(a: SideAction) -> u16 {
 
 pub fn action_from_code(c: u16) -> SideAction {
     if c & 0x800 != 0 {
-        let info = c as u8;
-        SideAction::Walk {
-            stage: if info & WALK_STAGE2 != 0 { 2 } else { 1 },
-            level: (info & WALK_LEVEL_MASK).min(4) as i8 - 1,
-            update: info & WALK_UPDATE != 0,
-            cause: crate::event::WalkCause::from_code(info >> WALK_CAUSE_SHIFT),
-        }
+        let (stage, level, update, cause, _) = walk_info_fields(c as u8);
+        SideAction::Walk { stage, level, update, cause }
     } else if c & 0x400 != 0 {
         SideAction::Maintenance(CacheOp::from_code((c & 0xff) as u8, 0).unwrap_or(CacheOp::DcCivac))
     } else if c & 0x200 != 0 {

@@ -133,20 +133,22 @@ pub fn walk_info(stage: u8, level: i8, update: bool, cause: WalkCause, size: u32
         | if size >= 8 { WALK_SIZE8 } else { 0 }
 }
 
+/// What a walk info byte says, the inverse of `walk_info`: (stage, level, update, cause, size).
+#[inline(always)]
+pub fn walk_info_fields(info: u8) -> (u8, i8, bool, WalkCause, u32) {
+    (
+        if info & WALK_STAGE2 != 0 { 2 } else { 1 },
+        (info & WALK_LEVEL_MASK).min(4) as i8 - 1,
+        info & WALK_UPDATE != 0,
+        WalkCause::from_code(info >> WALK_CAUSE_SHIFT),
+        if info & WALK_SIZE8 != 0 { 8 } else { 4 },
+    )
+}
+
 /// The walk a Walk record stands for.
 pub fn walk_of(r: &Record, vcpu: u16) -> Walk {
-    Walk {
-        vcpu,
-        pc: r.pc,
-        va: r.b,
-        pa: r.a,
-        size: if r.info & WALK_SIZE8 != 0 { 8 } else { 4 },
-        stage: if r.info & WALK_STAGE2 != 0 { 2 } else { 1 },
-        level: (r.info & WALK_LEVEL_MASK).min(4) as i8 - 1,
-        update: r.info & WALK_UPDATE != 0,
-        cause: WalkCause::from_code(r.info >> WALK_CAUSE_SHIFT),
-        mem: MemType::from_bits(r.mem),
-    }
+    let (stage, level, update, cause, size) = walk_info_fields(r.info);
+    Walk { vcpu, pc: r.pc, va: r.b, pa: r.a, size, stage, level, update, cause, mem: MemType::from_bits(r.mem) }
 }
 
 /// A marker is a Marker record (X0, X1) followed by MarkerArg records: X2, then for NameRange the name in
