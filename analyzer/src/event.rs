@@ -74,6 +74,45 @@ pub struct Walk {
     pub mem: MemType,
 }
 
+/// What kind of instruction a bulk access comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BulkOp {
+    /// FEAT_MOPS SETP/SETM/SETE and their variants (SETG*, *N, *T): a memset step.
+    Set,
+    /// FEAT_MOPS CPY*/CPYF*: a memmove/memcpy step (a read of the source and a write of the destination).
+    Copy,
+    /// DC ZVA, DC GZVA, STZGM: zeroing of one DCZID_EL0 block.
+    Zero,
+}
+
+impl BulkOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            BulkOp::Set => "MOPS set",
+            BulkOp::Copy => "MOPS copy",
+            BulkOp::Zero => "DC ZVA",
+        }
+    }
+}
+
+/// A range one step of an instruction read or wrote as a whole, which QEMU performs without a memory
+/// callback (captured with qemu-patches/0004): a FEAT_MOPS SET/CPY step or a DC ZVA block. The model
+/// judges it as an access of `len` bytes (line by line), with the range's own memory type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bulk {
+    pub vcpu: u16,
+    pub pc: u64,
+    /// Lowest virtual address of the range.
+    pub va: u64,
+    /// Its physical address (a range lies within one page).
+    pub pa: u64,
+    pub len: u32,
+    pub op: BulkOp,
+    /// Written (else read).
+    pub store: bool,
+    pub mem: MemType,
+}
+
 /// An instruction fetch of one physical line (emitted when QEMU translates code from it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fetch {
@@ -282,6 +321,7 @@ pub enum Event {
     Regime { vcpu: u16, regime: Regime },
     Marker(Marker),
     Walk(Walk),
+    Bulk(Bulk),
 }
 
 impl Event {
@@ -294,6 +334,7 @@ impl Event {
             Event::Regime { vcpu, .. } => *vcpu,
             Event::Marker(m) => m.vcpu,
             Event::Walk(w) => w.vcpu,
+            Event::Bulk(b) => b.vcpu,
         }
     }
 }

@@ -33,10 +33,9 @@ fn every_variant_completes_reports_exactly_its_manifest_and_online_equals_offlin
             let trace = dir.join(format!("{}.ctrace", v.name));
             let online = dir.join(format!("{}.json", v.name));
             let opts = format!(
-                ",out={},tlb=verify,model=online,report={}{}",
+                ",out={},tlb=verify,model=online,report={}",
                 trace.display(),
                 online.display(),
-                support::zva_opt(&m.qemu_args)
             );
             let run = support::run_variant(&env, &v.name, &opts);
             if !run.stderr.contains("tlb=verify: 0 translation cache mismatches") {

@@ -5,7 +5,7 @@ use crate::options::TlbMode;
 use crate::qemu_abi::ATTRS_MMIO;
 use crate::state::{InsnInfo, PTLB_GENERATION, Plugin, plugin};
 use crate::vcpu::{PtlbEntry, Vcpu, ptlb_index};
-use cohtrace_analyzer::trace::codes::INFO_MMIO;
+use cohtrace_analyzer::trace::codes::{INFO_MMIO, INFO_STORE};
 use cohtrace_analyzer::trace::{Record, RecordKind};
 use qemu_plugin_sys::*;
 use std::ffi::{c_uint, c_void};
@@ -21,8 +21,39 @@ pub unsafe extern "C" fn on_mem(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo
     p.enter(vcpu_index, |v| record_access(p, v, insn, meminfo, vaddr));
 }
 
+/// An atomic read-modify-write. In a parallel TB (MTTCG, more than one vCPU) QEMU performs it as one host
+/// atomic with one callback, marked a write: that stands for a read and a write of the same bytes,
+/// recorded in that order so that the model judges both (docs/model.md, "Accesses QEMU performs without
+/// telling plugins"). Otherwise QEMU emits a load and a store, each with its callback: the store then
+/// follows the instruction's own load in the buffer and needs no read of its own.
+pub unsafe extern "C" fn on_mem_rmw(vcpu_index: c_uint, meminfo: qemu_plugin_meminfo_t, vaddr: u64, udata: *mut c_void) {
+    let Some(p) = plugin() else { return };
+    // SAFETY: as in on_mem.
+    let insn = unsafe { &*(udata as *const InsnInfo) };
+    p.enter(vcpu_index, |v| {
+        let r = access_record(p, v, insn, meminfo, vaddr)?;
+        let read = Record { info: r.info & !INFO_STORE, ..r };
+        let read_done = v.len.checked_sub(1).and_then(|i| v.buf.get(i)).is_some_and(|prev| {
+            prev.kind == RecordKind::Access as u8 && prev.pc == r.pc && prev.a == r.a && prev.info == read.info
+        });
+        if r.info & INFO_STORE != 0 && !read_done {
+            p.push(v, read);
+        }
+        p.push(v, r);
+        Some(())
+    });
+}
+
 #[inline(always)]
 fn record_access(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, meminfo: qemu_plugin_meminfo_t, vaddr: u64) -> Option<()> {
+    let r = access_record(p, v, insn, meminfo, vaddr)?;
+    p.push(v, r);
+    Some(())
+}
+
+/// The access's record (after the regime record, if the regime changed).
+#[inline(always)]
+fn access_record(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, meminfo: qemu_plugin_meminfo_t, vaddr: u64) -> Option<Record> {
     let va_page = vaddr >> 12;
     let slot = ptlb_index(va_page, meminfo);
     let generation = PTLB_GENERATION.load(Ordering::Relaxed);
@@ -36,8 +67,7 @@ fn record_access(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, meminfo: qemu_plugin
     if regime != v.current_regime {
         p.ensure_regime(v, regime);
     }
-    p.push(v, Record { a: pa, b: vaddr, pc: insn.pc, insn: insn.id, seq: 0, kind: RecordKind::Access as u8, info, mem });
-    Some(())
+    Some(Record { a: pa, b: vaddr, pc: insn.pc, insn: insn.id, seq: 0, kind: RecordKind::Access as u8, info, mem })
 }
 
 /// A translation-cache miss: the access and the slot it goes into.

@@ -17,6 +17,7 @@ mod state;
 mod sysinsn;
 mod translate;
 mod vcpu;
+mod bulk;
 mod walk;
 
 use qemu_plugin_sys::{qemu_info_t, qemu_plugin_id_t};

@@ -63,6 +63,10 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         // SAFETY: the patch's registration function, with a 'static callback of its signature.
         unsafe { register(Some(crate::walk::on_walk)) };
     }
+    if let Some(p) = PLUGIN.get() {
+        // SAFETY: as above (qemu-patches/0004).
+        unsafe { (p.ext.register_bulk)(Some(crate::bulk::on_bulk)) };
+    }
     Ok(())
 }
 
@@ -162,6 +166,8 @@ fn finish() {
         // SAFETY: as at install; no more walk reports after this.
         unsafe { register(None) };
     }
+    // SAFETY: as at install; no more bulk reports after this.
+    unsafe { (p.ext.register_bulk)(None) };
     if !quiesce(p) {
         eprintln!("cohtrace: a vCPU did not leave its callback within 2 s; its last records may be cut");
     }

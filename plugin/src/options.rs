@@ -34,7 +34,6 @@ pub struct Options {
     pub mode: Mode,
     pub on_hazard: OnHazard,
     pub line: u32,
-    pub zva: u32,
     /// Physical ranges [start, end) to capture; empty means everything.
     pub filters: Vec<(u64, u64)>,
     /// Records per vCPU buffer (one trace chunk).
@@ -54,7 +53,6 @@ impl Default for Options {
             mode: Mode::Speculative,
             on_hazard: OnHazard::Log,
             line: 64,
-            zva: 64,
             filters: Vec::new(),
             buffer: 64 * 1024,
             report: None,
@@ -65,7 +63,7 @@ impl Default for Options {
 }
 
 pub const HELP: &str = "options: out=PATH|none model=off|online mode=speculative|precise \
-on_hazard=log|abort|exit exit_code=N line=BYTES zva=BYTES filter=START-END (repeatable) \
+on_hazard=log|abort|exit exit_code=N line=BYTES filter=START-END (repeatable) \
 buffer=RECORDS report=PATH tlb=on|off|verify walks=on|off";
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -114,11 +112,11 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Str
                     .ok_or_else(|| bad("a power of two from 16 to 2048"))?;
                 o.line = v as u32;
             }
+            // Gone: the DC ZVA block comes from the CPU (qemu-patches/0004), never from a guess.
             "zva" => {
-                let v = parse_u64(value)
-                    .filter(|v| v.is_power_of_two() && (4..=2048).contains(v))
-                    .ok_or_else(|| bad("a power of two from 4 to 2048"))?;
-                o.zva = v as u32;
+                return Err("option 'zva' was removed: the DC ZVA block size now comes from the CPU \
+                            (DCZID_EL0, reported by qemu-patches/0004); drop it"
+                    .into())
             }
             "filter" => {
                 let (a, b) = value.split_once('-').ok_or_else(|| bad("START-END"))?;
@@ -196,6 +194,7 @@ mod tests {
             (vec!["on_hazard=abort"], "on_hazard"),
             (vec!["buffer=1"], "buffer"),
             (vec!["walks=maybe"], "walks"),
+            (vec!["zva=512"], "zva"),
         ] {
             let e = parse(args.iter().copied()).unwrap_err();
             assert!(e.contains(&format!("'{key}'")), "{e}");

@@ -17,6 +17,8 @@ pub type ProbeFn = unsafe extern "C" fn(u64) -> *const qemu_plugin_hwaddr;
 pub type LookupFn = unsafe extern "C" fn(qemu_plugin_sys::qemu_plugin_meminfo_t, u64, *mut u64) -> u64;
 pub type WalkCb = unsafe extern "C" fn(c_uint, *const crate::qemu_abi::ArmWalk);
 pub type RegisterWalkFn = unsafe extern "C" fn(Option<WalkCb>);
+pub type BulkCb = unsafe extern "C" fn(c_uint, *const crate::qemu_abi::ArmBulk);
+pub type RegisterBulkFn = unsafe extern "C" fn(Option<BulkCb>);
 
 /// The functions qemu-patches/0002 adds.
 #[derive(Clone, Copy)]
@@ -27,6 +29,8 @@ pub struct Extension {
     pub mem_lookup: LookupFn,
     /// qemu-patches/0003: table-walk reports (`None` in a QEMU built without that patch).
     pub register_walk: Option<RegisterWalkFn>,
+    /// qemu-patches/0004: ranges helpers access through host pointers (MOPS, DC ZVA).
+    pub register_bulk: RegisterBulkFn,
 }
 
 fn lookup(name: &CStr) -> *mut c_void {
@@ -46,6 +50,12 @@ impl Extension {
                 .into());
         }
         let walk = lookup(c"qemu_plugin_register_arm_walk_cb");
+        let bulk = lookup(c"qemu_plugin_register_arm_bulk_cb");
+        if bulk.is_null() {
+            return Err("this QEMU lacks qemu_plugin_register_arm_bulk_cb (qemu-patches/0004): without it FEAT_MOPS \
+                        SET*/CPY* and DC ZVA write memory unseen. Rebuild QEMU with scripts/setup-qemu."
+                .into());
+        }
         // SAFETY: the symbols come from qemu-patches/0002 and 0003 with exactly these signatures.
         unsafe {
             Ok(Extension {
@@ -53,6 +63,7 @@ impl Extension {
                 probe_vaddr: std::mem::transmute::<*mut c_void, ProbeFn>(probe),
                 mem_lookup: std::mem::transmute::<*mut c_void, LookupFn>(mem_lookup),
                 register_walk: (!walk.is_null()).then(|| std::mem::transmute::<*mut c_void, RegisterWalkFn>(walk)),
+                register_bulk: std::mem::transmute::<*mut c_void, RegisterBulkFn>(bulk),
             })
         }
     }

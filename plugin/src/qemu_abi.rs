@@ -72,6 +72,26 @@ pub struct ArmWalk {
     pub flags: u8,
 }
 
+/// A range an Arm helper accessed through a host pointer, as qemu-patches/0004 reports it (`struct
+/// qemu_plugin_arm_bulk`; the layout must match it field for field).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ArmBulk {
+    pub va: u64,
+    pub pa: u64,
+    /// The attribute word of qemu-patches/0002 (`TlbAttrs`), MMU index included.
+    pub attrs: u64,
+    pub pc: u64,
+    pub len: u64,
+    /// QEMU_PLUGIN_ARM_BULK_SET / _CPY / _ZVA.
+    pub op: u8,
+    pub is_store: u8,
+}
+
+pub const BULK_OP_SET: u8 = 0;
+pub const BULK_OP_CPY: u8 = 1;
+pub const BULK_OP_ZVA: u8 = 2;
+
 pub const WALK_FLAG_UPDATE: u8 = 1 << 0;
 pub const WALK_FLAG_S2: u8 = 1 << 1;
 

@@ -7,6 +7,7 @@ use cohtrace_analyzer::model::{Model, ModelConfig};
 use cohtrace_analyzer::report;
 use cohtrace_analyzer::replay::{Fed, feed_record};
 use cohtrace_analyzer::trace::merge::{Heads, Merge};
+use cohtrace_analyzer::trace::codes::ZVA_SIZE_IN_RECORDS;
 use cohtrace_analyzer::trace::record::marker_args;
 use cohtrace_analyzer::trace::{Geometry, Header, Record, RecordKind, TraceWriter};
 use crossbeam_channel::{Receiver, Sender};
@@ -212,7 +213,7 @@ pub struct Sink {
 }
 
 pub fn header(opts: &Options, vcpus: u32) -> Header {
-    let geometry = Geometry { line_size: opts.line, zva_size: opts.zva };
+    let geometry = Geometry { line_size: opts.line, zva_size: ZVA_SIZE_IN_RECORDS };
     Header::new(
         geometry,
         vec![
@@ -239,7 +240,7 @@ pub fn start(opts: &Options, vcpus: u32, watermark: fn() -> u64) -> Result<Sink,
     };
     let online = (opts.model == crate::options::ModelMode::Online).then(|| Online {
         model: Model::new(ModelConfig { mode: opts.mode, line_size: opts.line, ..Default::default() }),
-        geometry: Geometry { line_size: opts.line, zva_size: opts.zva },
+        geometry: Geometry { line_size: opts.line, zva_size: ZVA_SIZE_IN_RECORDS },
         queues: Queues(Vec::new()),
         merge: Merge::new(0),
         watermark,

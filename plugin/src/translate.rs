@@ -84,9 +84,10 @@ fn register(insn: *mut qemu_plugin_insn, info: &'static InsnInfo) {
     let udata = info as *const InsnInfo as *mut c_void;
     // SAFETY: plain registrations of 'static callbacks on a valid instruction handle.
     unsafe {
+        let on_mem = if info.decoded == Some(Decoded::AtomicRmw) { crate::access::on_mem_rmw } else { crate::access::on_mem };
         qemu_plugin_register_vcpu_mem_cb(
             insn,
-            Some(crate::access::on_mem),
+            Some(on_mem),
             qemu_plugin_cb_flags::QEMU_PLUGIN_CB_NO_REGS,
             qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
             udata,

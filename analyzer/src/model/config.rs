@@ -81,6 +81,9 @@ pub struct ModelStats {
     pub fetches: u64,
     /// Table-walk descriptor accesses (reads and hardware updates).
     pub walks: u64,
+    /// Bulk accesses (MOPS steps, DC ZVA blocks) and the bytes they covered.
+    pub bulk: u64,
+    pub bulk_bytes: u64,
     pub maintenance: u64,
     pub untranslated_maintenance: u64,
 }

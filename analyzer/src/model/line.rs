@@ -1,6 +1,6 @@
 //! Per-line state and the state transitions of docs/model.md. Hazard judgement stays in `Model`.
 
-use crate::event::{AccessKind, CacheOp};
+use crate::event::{AccessKind, BulkOp, CacheOp};
 use crate::trace::record::{walk_info, walk_info_fields};
 use crate::report::SideAction;
 
@@ -28,11 +28,14 @@ pub fn action_code(a: SideAction) -> u16 {
         }
         // The walk record's info byte carries exactly what a walk side needs.
         SideAction::Walk { stage, level, update, cause } => 0x800 | walk_info(stage, level, update, cause, 8) as u16,
+        SideAction::Bulk { op, store } => 0x1000 | if store { 4 } else { 0 } | op.code() as u16,
     }
 }
 
 pub fn action_from_code(c: u16) -> SideAction {
-    if c & 0x800 != 0 {
+    if c & 0x1000 != 0 {
+        SideAction::Bulk { op: BulkOp::from_code(c as u8).unwrap_or(BulkOp::Set), store: c & 4 != 0 }
+    } else if c & 0x800 != 0 {
         let (stage, level, update, cause, _) = walk_info_fields(c as u8);
         SideAction::Walk { stage, level, update, cause }
     } else if c & 0x400 != 0 {

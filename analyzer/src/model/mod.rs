@@ -20,7 +20,7 @@ mod rules;
 
 pub use config::{Mode, ModelConfig, ModelStats, ResetState};
 
-use crate::event::{Access, AccessKind, Event, Marker, MarkerKind, SysReg, Walk};
+use crate::event::{Access, AccessKind, Bulk, BulkOp, Event, Marker, MarkerKind, SysReg, Walk};
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardLog, SideAction};
 use book::Book;
@@ -163,23 +163,51 @@ impl Model {
             self.access_line(a.kind, line_pa, &w, a.mem, mask);
             return;
         }
-        let first = a.pa >> self.line_shift;
-        let last = a.pa.saturating_add(size - 1) >> self.line_shift;
+        self.access_range(a.kind, a.pa, size, &w, a.mem);
+    }
+
+    /// An access of `size` bytes at `pa` that may span lines (unaligned, wide, or a bulk range): each
+    /// line judged on the bytes of it the access covers.
+    pub(super) fn access_range(&mut self, kind: AccessKind, pa: u64, size: u64, w: &WriterRef, mem: MemType) {
+        let line_bytes = 1u64 << self.line_shift;
+        let first = pa >> self.line_shift;
+        let last = pa.saturating_add(size.max(1) - 1) >> self.line_shift;
         let mut l = first;
         loop {
             let line_pa = l << self.line_shift;
             if !self.owns(line_pa) {
-                self.note_page_only(line_pa, a.mem);
+                self.note_page_only(line_pa, mem);
             } else {
                 // The bytes of this line the access covers.
-                let lo = a.pa.max(line_pa) - line_pa;
-                let hi = a.pa.saturating_add(size).min(line_pa.saturating_add(line_bytes)) - line_pa;
-                self.access_line(a.kind, line_pa, &w, a.mem, byte_mask(lo, hi, self.mask_granule));
+                let lo = pa.max(line_pa) - line_pa;
+                let hi = pa.saturating_add(size).min(line_pa.saturating_add(line_bytes)) - line_pa;
+                self.access_line(kind, line_pa, w, mem, byte_mask(lo, hi, self.mask_granule));
             }
             if l == last {
                 break;
             }
             l += 1;
+        }
+    }
+
+    /// A bulk access (a MOPS SET/CPY step, a DC ZVA block; docs/model.md, "Bulk accesses"): a MOPS step
+    /// is an ordinary access of its whole range, R1-R5 line by line; a zeroing block is R6.
+    pub fn bulk_at(&mut self, seq: u64, b: &Bulk) {
+        self.seq = seq;
+        self.stats.bulk += 1;
+        self.stats.bulk_bytes += b.len as u64;
+        self.stats.events += 1;
+        if !b.mem.is_known() {
+            self.stats.unknown_type += 1;
+            return;
+        }
+        let w = self.writer_ref(seq, b.vcpu, b.pc, b.va, b.mem, line::action_code(SideAction::Bulk { op: b.op, store: b.store }));
+        match b.op {
+            BulkOp::Zero => self.r6_dc_zva(b.pa, b.len, &w, b.mem),
+            BulkOp::Set | BulkOp::Copy => {
+                let kind = if b.store { AccessKind::Store } else { AccessKind::Load };
+                self.access_range(kind, b.pa, b.len as u64, &w, b.mem);
+            }
         }
     }
 
@@ -257,6 +285,7 @@ impl Model {
             Event::Regime { vcpu, regime } => self.book.set_regime(vcpu, regime),
             Event::Marker(m) => self.marker(&m),
             Event::Walk(ref walk) => return self.walk_at(seq, walk),
+            Event::Bulk(ref b) => return self.bulk_at(seq, b),
         }
         self.stats.events += 1;
     }

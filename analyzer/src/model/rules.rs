@@ -181,23 +181,11 @@ impl Model {
         }
     }
 
-    /// R6, DC ZVA: a write of zeros to the whole block with the mapping's type.
-    fn r6_dc_zva(&mut self, pa: u64, len: u32, w: &WriterRef, mem: MemType) {
-        let line_size = self.cfg.line_size as u64;
-        let start = pa & !(len.max(1) as u64 - 1);
-        let mut l = start;
-        while l < start.saturating_add(len.max(self.cfg.line_size) as u64) {
-            if self.owns(l) {
-                let whole = byte_mask(0, line_size, self.mask_granule);
-                self.access_line(AccessKind::Store, l, w, mem, whole);
-            } else {
-                self.note_page_only(l, mem);
-            }
-            match l.checked_add(line_size) {
-                Some(next) => l = next,
-                None => break,
-            }
-        }
+    /// R6, DC ZVA: a write of zeros to the whole block (aligned to its size) with the mapping's type,
+    /// byte-exact: exactly the block's bytes, no neighbouring line.
+    pub(super) fn r6_dc_zva(&mut self, pa: u64, len: u32, w: &WriterRef, mem: MemType) {
+        let len = len.max(1) as u64;
+        self.access_range(AccessKind::Store, pa & !(len - 1), len, w, mem);
     }
 
     /// R7, DC CVAC / CVAP / CVADP: clean to PoC; copies stay, clean.

@@ -4,7 +4,7 @@ pub mod json;
 pub mod sarif;
 pub mod text;
 
-use crate::event::{AccessKind, CacheOp, WalkCause};
+use crate::event::{AccessKind, BulkOp, CacheOp, WalkCause};
 use crate::regime::Regime;
 use crate::memtype::MemType;
 use hashbrown::HashMap;
@@ -66,6 +66,8 @@ pub enum SideAction {
     /// A descriptor access of the table walker: a read, or (`update`) a hardware access-flag or
     /// dirty-state write; for the translation of a `cause`.
     Walk { stage: u8, level: i8, update: bool, cause: WalkCause },
+    /// A range one instruction step read or wrote as a whole (a MOPS SET/CPY step, a DC ZVA block).
+    Bulk { op: BulkOp, store: bool },
 }
 
 impl SideAction {
@@ -78,6 +80,8 @@ impl SideAction {
             SideAction::Maintenance(_) => "maintenance",
             SideAction::Walk { update: false, .. } => "walk",
             SideAction::Walk { update: true, .. } => "walk-update",
+            SideAction::Bulk { store: false, .. } => "load",
+            SideAction::Bulk { store: true, .. } => "store",
         }
     }
 
@@ -93,6 +97,10 @@ impl SideAction {
             SideAction::Access { kind: AccessKind::Store, size } => format!("store of {size} bytes"),
             SideAction::Fetch => "instruction fetch".to_string(),
             SideAction::Maintenance(op) => op.mnemonic().to_string(),
+            SideAction::Bulk { op: BulkOp::Set, .. } => "MOPS set step (SETP/SETM/SETE), a store of a range".to_string(),
+            SideAction::Bulk { op: BulkOp::Copy, store: false } => "MOPS copy step (CPY*), its read of the source".to_string(),
+            SideAction::Bulk { op: BulkOp::Copy, store: true } => "MOPS copy step (CPY*), its write of the destination".to_string(),
+            SideAction::Bulk { op: BulkOp::Zero, .. } => "DC ZVA (zeroing of a DCZID_EL0 block)".to_string(),
         }
     }
 }

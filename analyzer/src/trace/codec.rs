@@ -10,6 +10,7 @@ use super::PA_LIMIT;
 use super::codes::*;
 use super::record::Record;
 use super::varint::{self, Cursor, Truncated};
+use crate::event::BulkOp;
 use hashbrown::HashMap;
 
 const NONE: u32 = u32::MAX;
@@ -42,6 +43,12 @@ struct Predictor {
     walk_va: u64,
     walk_pc: u64,
     walk_mem: u16,
+    /// What bulk extension records code deltas from, per direction (0 read, 1 write): the previous bulk
+    /// record's PA, VA, PC and type.
+    bulk_pa: [u64; 2],
+    bulk_va: [u64; 2],
+    bulk_pc: [u64; 2],
+    bulk_mem: [u16; 2],
 }
 
 impl Predictor {
@@ -58,6 +65,10 @@ impl Predictor {
         self.walk_va = 0;
         self.walk_pc = 0;
         self.walk_mem = 0;
+        self.bulk_pa = [0; 2];
+        self.bulk_va = [0; 2];
+        self.bulk_pc = [0; 2];
+        self.bulk_mem = [0; 2];
     }
 
     /// Defines a new chunk-local instruction, seeded from the stream's last access (temporal locality).
@@ -263,6 +274,25 @@ impl ChunkEncoder {
             out.extend_from_slice(body);
             return;
         }
+        if kind == RecordKind::Bulk {
+            // An extension record like the walk's: deltas from the previous bulk record of its direction.
+            self.seq_tag(TAG_EXTENSION, seq, out);
+            let body = &mut self.scratch;
+            body.clear();
+            body.push(r.info);
+            let p = &mut self.pred;
+            let d = bulk_slot(r.info);
+            varint::put(body, varint::zigzag(r.a.wrapping_sub(p.bulk_pa[d]) as i64));
+            varint::put(body, varint::zigzag(r.b.wrapping_sub(p.bulk_va[d]) as i64));
+            varint::put(body, varint::zigzag(r.pc.wrapping_sub(p.bulk_pc[d]) as i64));
+            varint::put(body, r.insn.max(1) as u64);
+            varint::put(body, varint::zigzag(r.mem.wrapping_sub(p.bulk_mem[d]) as i16 as i64));
+            (p.bulk_pa[d], p.bulk_va[d], p.bulk_pc[d], p.bulk_mem[d]) = (r.a, r.b, r.pc, r.mem);
+            varint::put(out, EXT_BULK);
+            varint::put(out, body.len() as u64);
+            out.extend_from_slice(body);
+            return;
+        }
         let prev_def_pc = self.pred.last_def_pc;
         let (local, new) = self.local(r);
         match kind {
@@ -339,7 +369,9 @@ impl ChunkEncoder {
                 varint::put(out, r.b);
                 varint::put(out, r.a);
             }
-            RecordKind::Regime | RecordKind::MarkerArg | RecordKind::Walk => unreachable!("handled above"),
+            RecordKind::Regime | RecordKind::MarkerArg | RecordKind::Walk | RecordKind::Bulk => {
+                unreachable!("handled above")
+            }
         }
     }
 }
@@ -415,6 +447,26 @@ impl<'a> ChunkDecoder<'a> {
         let mem = p.walk_mem.wrapping_add(dmem as i16 as u16);
         (p.walk_pa[slot], p.walk_va, p.walk_pc, p.walk_mem) = (pa, va, pc, mem);
         Ok(Record { a: pa, b: va, pc, kind: RecordKind::Walk as u8, info, mem, ..Default::default() })
+    }
+
+    /// The payload of a bulk extension record.
+    fn bulk(&mut self, body: &mut Cursor<'_>, at: usize) -> Result<Record, DecodeError> {
+        let bad = |_: Truncated| DecodeError::BadExtension { at, kind: EXT_BULK };
+        let info = body.byte().map_err(bad)?;
+        let p = &mut self.pred;
+        let d = bulk_slot(info);
+        let pa = p.bulk_pa[d].wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let va = p.bulk_va[d].wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let pc = p.bulk_pc[d].wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let len = body.varint().map_err(bad)?;
+        let dmem = body.zigzag().map_err(bad)?;
+        let known_op = BulkOp::from_code(info).is_some() && info & !(BULK_OP_MASK | BULK_STORE) == 0;
+        if !known_op || len == 0 || len > u32::MAX as u64 || !(i16::MIN as i64..=i16::MAX as i64).contains(&dmem) || !body.is_empty() {
+            return Err(DecodeError::BadExtension { at, kind: EXT_BULK });
+        }
+        let mem = p.bulk_mem[d].wrapping_add(dmem as i16 as u16);
+        (p.bulk_pa[d], p.bulk_va[d], p.bulk_pc[d], p.bulk_mem[d]) = (pa, va, pc, mem);
+        Ok(Record { a: pa, b: va, pc, insn: len as u32, kind: RecordKind::Bulk as u8, info, mem, ..Default::default() })
     }
 
     /// Decodes up to `limit` more records into `out` (appending): `Ok(true)` when the payload holds more,
@@ -581,6 +633,8 @@ impl<'a> ChunkDecoder<'a> {
                 let mut body = self.cur.take(len as usize).map_err(t)?;
                 if kind == EXT_WALK {
                     r = self.walk(&mut body, at)?;
+                } else if kind == EXT_BULK {
+                    r = self.bulk(&mut body, at)?;
                 } else {
                     r.kind = RECORD_SKIPPED;
                 }
@@ -600,12 +654,19 @@ fn walk_slot(info: u8) -> usize {
     ((info & WALK_LEVEL_MASK).min(4) + if info & WALK_STAGE2 != 0 { 5 } else { 0 }) as usize
 }
 
+/// The bulk prediction slot of a bulk record's info byte: its direction.
+#[inline(always)]
+fn bulk_slot(info: u8) -> usize {
+    (info & BULK_STORE != 0) as usize
+}
+
 /// A record whose physical address no ARM64 system has (see `PA_LIMIT`).
 #[inline(always)]
 fn pa_out_of_range(r: &Record) -> bool {
     let has_pa = r.kind == RecordKind::Access as u8
         || r.kind == RecordKind::Fetch as u8
         || r.kind == RecordKind::Walk as u8
+        || r.kind == RecordKind::Bulk as u8
         || (r.kind == RecordKind::Maintenance as u8 && r.a != NO_PA);
     has_pa && r.a >= PA_LIMIT
 }
@@ -650,7 +711,9 @@ mod tests {
 
     fn same(a: &Record, b: &Record) -> bool {
         // Decoded records carry chunk-local instruction ids; everything else must match.
+        // (A bulk record's insn is its length.)
         a.a == b.a && a.b == b.b && a.pc == b.pc && a.kind == b.kind && a.info == b.info && a.mem == b.mem
+            && (a.kind != RecordKind::Bulk as u8 || a.insn == b.insn)
     }
 
     #[test]
@@ -724,6 +787,33 @@ mod tests {
                         }),
                         0,
                     ),
+                    // A copy step: the source read, then the destination write (separate delta sequences).
+                    Record::from_event(
+                        &Event::Bulk(Bulk {
+                            vcpu: 0,
+                            pc: 0x9500,
+                            va: x >> 8,
+                            pa: (x >> 24) & !0xfff,
+                            len: 1 + (x % 4096) as u32,
+                            op: BulkOp::Copy,
+                            store: false,
+                            mem: MemType::NORMAL_NC,
+                        }),
+                        0,
+                    ),
+                    Record::from_event(
+                        &Event::Bulk(Bulk {
+                            vcpu: 0,
+                            pc: 0x9500,
+                            va: x >> 12,
+                            pa: (x >> 28) & !0xfff,
+                            len: 1 + (x % 4096) as u32,
+                            op: if x & 4 != 0 { BulkOp::Set } else { BulkOp::Zero },
+                            store: true,
+                            mem: MemType::NORMAL_WB,
+                        }),
+                        0,
+                    ),
                 ]
                 .into_iter()
                 .enumerate()
@@ -787,6 +877,38 @@ mod tests {
         let mut dec = ChunkDecoder::new(&long, 0);
         assert!(dec.next_record().unwrap().is_some());
         assert_eq!(dec.next_record(), Err(DecodeError::BadExtension { at: second, kind: EXT_WALK }));
+    }
+
+    #[test]
+    fn a_malformed_bulk_record_is_a_located_error() {
+        let b = Record::bulk(&crate::event::Bulk {
+            vcpu: 0,
+            pc: 0x4010_0000,
+            va: 0x8000,
+            pa: 0x4030_0000,
+            len: 64,
+            op: crate::event::BulkOp::Set,
+            store: true,
+            mem: crate::memtype::MemType::NORMAL_NC,
+        });
+        let mut enc = ChunkEncoder::new();
+        let mut good = Vec::new();
+        enc.encode(&[b], 0, &mut good);
+        let mut dec = ChunkDecoder::new(&good, 0);
+        assert!(same(&dec.next_record().unwrap().unwrap().1, &b));
+        // Payload: info, pa, va, pc, len, mem. An unknown operation code, and a zero length, are refused.
+        let info_at = 3;
+        assert_eq!((good[0], good[1], good[info_at]), (TAG_EXTENSION, EXT_BULK as u8, BULK_STORE));
+        // The length's byte: where the encodings of lengths 64 and 65 differ.
+        let mut other = Vec::new();
+        ChunkEncoder::new().encode(&[Record { insn: 65, ..b }], 0, &mut other);
+        let len_at = good.iter().zip(&other).position(|(x, y)| x != y).unwrap();
+        for (at, v) in [(info_at, BULK_STORE | 3), (len_at, 0)] {
+            let mut bad = good.clone();
+            bad[at] = v;
+            let mut dec = ChunkDecoder::new(&bad, 0);
+            assert_eq!(dec.next_record(), Err(DecodeError::BadExtension { at: 0, kind: EXT_BULK }), "byte {at} = {v}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! Traces recorded with version 1 read with every later reader.
 
-use crate::event::{CacheOp, MarkerKind, SysReg, WalkCause};
+use crate::event::{BulkOp, CacheOp, MarkerKind, SysReg, WalkCause};
 use crate::regime::{Regime, RegimeKind};
 
 pub const FILE_MAGIC: &[u8; 8] = b"COHTRACE";
@@ -33,13 +33,16 @@ pub enum RecordKind {
     MarkerArg = 7,
     /// A descriptor access of the MMU's table walker (on disk: extension `EXT_WALK`).
     Walk = 8,
+    /// A range an instruction accessed as a whole, with no memory callback (FEAT_MOPS SET*/CPY* steps,
+    /// the DC ZVA block; on disk: extension `EXT_BULK`). `Record::insn` holds its length in bytes.
+    Bulk = 9,
 }
 
 /// `Record::kind` of a record that stands for nothing: an extension record this reader does not know.
 pub const RECORD_SKIPPED: u8 = 0;
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Access,
         RecordKind::Fetch,
         RecordKind::Maintenance,
@@ -48,6 +51,7 @@ impl RecordKind {
         RecordKind::Marker,
         RecordKind::MarkerArg,
         RecordKind::Walk,
+        RecordKind::Bulk,
     ];
 
     pub fn from_u8(v: u8) -> Option<RecordKind> {
@@ -88,8 +92,22 @@ pub const TAGS: [(u8, &str); 10] = [
 /// walk record, memory type varint.
 pub const EXT_WALK: u64 = 1;
 
+/// A bulk access (MOPS step, DC ZVA block): info byte, zigzag deltas of PA, VA and PC from the chunk's
+/// previous bulk record in the same direction, length varint, memory type zigzag delta.
+pub const EXT_BULK: u64 = 2;
+
+/// The header's ZVA size in traces whose DC ZVA blocks are bulk records, each with its own length (older
+/// traces have DC ZVA as maintenance records and the block size in the header).
+pub const ZVA_SIZE_IN_RECORDS: u32 = 0;
+
 /// Extension kinds this reader knows, numbered from 1 (kind 0 is an empty record).
-pub const EXTENSIONS: [(u64, &str); 1] = [(EXT_WALK, "table walk")];
+pub const EXTENSIONS: [(u64, &str); 2] = [(EXT_WALK, "table walk"), (EXT_BULK, "bulk access")];
+
+// The info byte of a bulk record (`Record::info` of RecordKind::Bulk).
+/// Bits 1:0: the instruction class (`BulkOp` code).
+pub const BULK_OP_MASK: u8 = 0x03;
+/// The range was written (else read).
+pub const BULK_STORE: u8 = 0x80;
 
 // The info byte of a walk record (`Record::info` of RecordKind::Walk).
 /// Bits 2:0: the lookup level plus one (0 is level -1, 4 is level 3).
@@ -288,6 +306,30 @@ impl WalkCause {
     }
 }
 
+impl BulkOp {
+    pub const ALL: [BulkOp; 3] = [BulkOp::Set, BulkOp::Copy, BulkOp::Zero];
+
+    /// Bits 1:0 of a bulk record's info byte.
+    #[inline(always)]
+    pub fn code(self) -> u8 {
+        match self {
+            BulkOp::Set => 0,
+            BulkOp::Copy => 1,
+            BulkOp::Zero => 2,
+        }
+    }
+
+    #[inline(always)]
+    pub fn from_code(code: u8) -> Option<BulkOp> {
+        match code & BULK_OP_MASK {
+            0 => Some(BulkOp::Set),
+            1 => Some(BulkOp::Copy),
+            2 => Some(BulkOp::Zero),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +375,7 @@ mod tests {
             assert_eq!(RecordKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(RecordKind::from_u8(RECORD_SKIPPED), None);
-        assert_eq!(RecordKind::from_u8(9), None);
+        assert_eq!(RecordKind::from_u8(10), None);
     }
 
     #[test]
@@ -374,6 +416,15 @@ mod tests {
             assert_eq!(WalkCause::from_code(c.code()), c);
         }
         pin("### Walk causes", WalkCause::ALL.iter().map(|c| (c.code() as u64, c.name().to_string())).collect());
+    }
+
+    #[test]
+    fn bulk_operations_are_pinned_and_round_trip() {
+        for op in BulkOp::ALL {
+            assert_eq!(BulkOp::from_code(op.code()), Some(op));
+        }
+        assert_eq!(BulkOp::from_code(3), None);
+        pin("### Bulk operations", BulkOp::ALL.iter().map(|o| (o.code() as u64, o.name().to_string())).collect());
     }
 
     #[test]
@@ -430,6 +481,10 @@ mod tests {
         assert_eq!(value("WALK_UPDATE"), format!("{WALK_UPDATE:#04x}"));
         assert_eq!(value("WALK_CAUSE_SHIFT"), WALK_CAUSE_SHIFT.to_string());
         assert_eq!(value("WALK_SIZE8"), format!("{WALK_SIZE8:#04x}"));
+        assert_eq!(value("EXT_BULK"), EXT_BULK.to_string());
+        assert_eq!(value("ZVA_SIZE_IN_RECORDS"), ZVA_SIZE_IN_RECORDS.to_string());
+        assert_eq!(value("BULK_OP_MASK"), format!("{BULK_OP_MASK:#04x}"));
+        assert_eq!(value("BULK_STORE"), format!("{BULK_STORE:#04x}"));
         assert_eq!(tlbi_payload(7, 9, 0xf, 7), 0b1011_1111_1111);
         assert_eq!(tlbi_payload(4, 8, 7, 0), 4 << 7 | 7 << 3);
     }

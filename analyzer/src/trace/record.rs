@@ -2,11 +2,11 @@
 //! trace encoder consumes. 40 bytes, no pointers, `Copy`, so buffers are plain arrays that can be recycled.
 
 use super::codes::{
-    INFO_MMIO, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
+    BULK_STORE, INFO_MMIO, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
     WALK_UPDATE,
 };
 use crate::event::{
-    Access, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
+    Access, Bulk, BulkOp, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
 };
 use crate::memtype::MemType;
 
@@ -24,6 +24,9 @@ use crate::memtype::MemType;
 /// | Marker      | X1                | X0       | MarkerKind code             | 0    |
 /// | MarkerArg   | X2                | 0        | 0                           | 0    |
 /// | Walk        | descriptor PA     | VA       | level, stage, update, cause, size (`WALK_*`) | type |
+/// | Bulk        | PA                | VA       | `BulkOp` code, store (`BULK_*`) | type |
+///
+/// A Bulk record's `insn` is its length in bytes (it has no interned instruction).
 ///
 /// `insn` is the plugin's dense id of the instruction (0 when there is none); `seq` is the record's
 /// position in the global event order relative to its buffer's base sequence number.
@@ -67,6 +70,21 @@ impl Record {
             kind: RecordKind::Walk as u8,
             info: walk_info(w.stage, w.level, w.update, w.cause, w.size),
             mem: w.mem.to_bits(),
+        }
+    }
+
+    /// A bulk access (a MOPS step, a DC ZVA block).
+    #[inline]
+    pub fn bulk(b: &Bulk) -> Record {
+        Record {
+            a: b.pa,
+            b: b.va,
+            pc: b.pc,
+            insn: b.len,
+            seq: 0,
+            kind: RecordKind::Bulk as u8,
+            info: b.op.code() | if b.store { BULK_STORE } else { 0 },
+            mem: b.mem.to_bits(),
         }
     }
 
@@ -118,6 +136,7 @@ impl Record {
             }
             Event::Marker(m) => return marker_records(&m, insn),
             Event::Walk(w) => return vec![Record { insn, ..Record::walk(&w) }],
+            Event::Bulk(b) => return vec![Record::bulk(&b)],
         }
         vec![r]
     }
@@ -216,6 +235,21 @@ pub fn access_of(r: &Record, vcpu: u16) -> Access {
     }
 }
 
+/// The bulk access a Bulk record stands for (`None` for an unknown operation code).
+#[inline]
+pub fn bulk_of(r: &Record, vcpu: u16) -> Option<Bulk> {
+    Some(Bulk {
+        vcpu,
+        pc: r.pc,
+        va: r.b,
+        pa: r.a,
+        len: r.insn,
+        op: BulkOp::from_code(r.info)?,
+        store: r.info & BULK_STORE != 0,
+        mem: MemType::from_bits(r.mem),
+    })
+}
+
 /// Turns a record (and, for markers, the MarkerArg records after it) back into an event. Returns `None`
 /// for a record that is not an event on its own (MarkerArg) or is malformed.
 pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) -> Option<Event> {
@@ -251,6 +285,7 @@ pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) ->
         }
         RecordKind::MarkerArg => return None,
         RecordKind::Walk => Event::Walk(walk_of(r, vcpu)),
+        RecordKind::Bulk => Event::Bulk(bulk_of(r, vcpu)?),
     })
 }
 
@@ -328,6 +363,18 @@ mod tests {
                 cause: WalkCause::Fetch,
                 mem: MemType::NORMAL_NC,
             }),
+            Event::Bulk(Bulk {
+                vcpu: 1,
+                pc: 0x4010_2000,
+                va: 0xffff_0000_5000,
+                pa: 0x4020_5000,
+                len: 4096,
+                op: BulkOp::Set,
+                store: true,
+                mem: MemType::NORMAL_NC,
+            }),
+            Event::Bulk(Bulk { vcpu: 1, pc: 4, va: 8, pa: 0x4020_0010, len: 3, op: BulkOp::Copy, store: false, mem: MemType::NORMAL_WB }),
+            Event::Bulk(Bulk { vcpu: 1, pc: 4, va: 0x40, pa: 0x4020_0040, len: 64, op: BulkOp::Zero, store: true, mem: MemType::NORMAL_WB }),
         ];
         for ev in events {
             let recs = Record::from_event(&ev, 5);

@@ -141,11 +141,6 @@ pub fn run_variant(env: &Env, variant: &str, plugin_opts: &str) -> Run {
     }
 }
 
-/// DC ZVA block of -cpu max (the record CLI passes the same).
-pub fn zva_opt(args: &[String]) -> &'static str {
-    if args.windows(2).any(|w| w[0] == "-cpu" && w[1].starts_with("max")) { ",zva=512" } else { "" }
-}
-
 pub fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cohtrace-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();

@@ -270,6 +270,7 @@ fn run_stats(path: PathBuf) -> Result<()> {
     // bounded by the number of distinct kinds and memory types, not by the trace.
     let mut kinds = [0u64; 256];
     let mut walk_updates = 0u64;
+    let (mut bulk, mut bulk_bytes) = ([0u64; 2], [0u64; 2]);
     let mut ops = [0u64; 256];
     let mut types = vec![0u64; 1 << 16]; // by the 16 memory-type bits
     let (mut mmio, mut stores) = (0u64, 0u64);
@@ -287,6 +288,10 @@ fn run_stats(path: PathBuf) -> Result<()> {
             ops[r.info as usize] += 1;
         } else if r.kind == RecordKind::Walk as u8 && r.info & cohtrace_analyzer::trace::codes::WALK_UPDATE != 0 {
             walk_updates += 1;
+        } else if r.kind == RecordKind::Bulk as u8 {
+            let store = (r.info & cohtrace_analyzer::trace::codes::BULK_STORE != 0) as usize;
+            bulk[store] += 1;
+            bulk_bytes[store] += r.insn as u64;
         }
     });
     let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
@@ -310,6 +315,10 @@ fn run_stats(path: PathBuf) -> Result<()> {
             RecordKind::Walk => {
                 add("table walk", count - walk_updates);
                 add("table walk update", walk_updates);
+            }
+            RecordKind::Bulk => {
+                add("bulk load (MOPS source)", bulk[0]);
+                add("bulk store (MOPS, DC ZVA)", bulk[1]);
             }
             RecordKind::Maintenance | RecordKind::MarkerArg => {}
         }
@@ -344,6 +353,9 @@ fn run_stats(path: PathBuf) -> Result<()> {
     out.push_str("\nevents by kind\n");
     for (k, v) in by_kind {
         out.push_str(&format!("  {k:<24} {v}\n"));
+    }
+    if bulk_bytes != [0, 0] {
+        out.push_str(&format!("bulk bytes  {} read, {} written\n", bulk_bytes[0], bulk_bytes[1]));
     }
     out.push_str("\naccesses by memory type\n");
     for (k, v) in by_type {
@@ -419,6 +431,17 @@ fn describe(ev: &Event) -> String {
             regime.el, regime.kind, regime.vmid, regime.asid
         ),
         Event::Marker(m) => format!("cpu{} marker {:?} args={:#x?} pc={:#x}", m.vcpu, m.kind, m.args, m.pc),
+        Event::Bulk(b) => format!(
+            "cpu{} bulk-{} {} pc={:#x} va={:#x} pa={:#x} len={} {}",
+            b.vcpu,
+            if b.store { "store" } else { "load " },
+            b.op.name(),
+            b.pc,
+            b.va,
+            b.pa,
+            b.len,
+            b.mem
+        ),
         Event::Walk(w) => format!(
             "cpu{} {} s{} L{} pc={:#x} va={:#x} pa={:#x} size={} for-{} {}",
             w.vcpu,

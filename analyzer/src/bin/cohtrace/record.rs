@@ -57,23 +57,10 @@ pub fn find_plugin(explicit: Option<PathBuf>) -> Result<PathBuf> {
     bail!("libcohtrace.so not found next to {}: build it with `cargo build --release -p cohtrace-plugin`, or pass --plugin", exe.display())
 }
 
-/// DC ZVA block size of QEMU's CPU models (DCZID_EL0.BS), which plugins cannot read.
-fn zva_for_cpu(args: &[String]) -> u32 {
-    let cpu = args.windows(2).find(|w| w[0] == "-cpu").map(|w| w[1].split(',').next().unwrap_or("").to_string());
-    match cpu.as_deref() {
-        Some("max") => 512,
-        Some("a64fx") => 256,
-        _ => 64,
-    }
-}
-
 pub fn run(out: &Path, qemu: Option<PathBuf>, plugin: Option<PathBuf>, opts: &[String], args: &[String]) -> Result<u8> {
     let qemu = find_qemu(qemu)?;
     let plugin = find_plugin(plugin)?;
     let mut spec = format!("{},out={}", plugin.display(), out.display());
-    if !opts.iter().any(|o| o.starts_with("zva=")) {
-        spec.push_str(&format!(",zva={}", zva_for_cpu(args)));
-    }
     for o in opts {
         if !o.contains('=') {
             bail!("--plugin-opt '{o}' is not KEY=VALUE");
