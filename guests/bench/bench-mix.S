@@ -22,6 +22,11 @@
 //   ROUNDS  number of rounds (a multiple of 4); set with --defsym by the manifest
 
         .include "guest.inc"
+        .arch   armv8.8-a
+        .arch_extension mops
+        .ifndef MOPS
+        .equ    MOPS, 0
+        .endif
         .ifndef ROUNDS
         .equ    ROUNDS, 8
         .endif
@@ -44,6 +49,11 @@
 
         glabel  scenario_main
         stp     x29, x30, [sp, #-16]!
+        .if MOPS
+        mov     x0, #(1 << 11)          // HCRX_EL2.MSCEn: FEAT_MOPS at EL1
+        msr     s3_4_c1_c2_2, x0
+        isb
+        .endif
         guest_regimes_on                // stage 2 (HCR_GUEST) and the EL1 regime, MMU and caches on
         adr_l   x0, el1_mix
         bl      run_el1
@@ -112,6 +122,12 @@ round:
         and     x26, x26, #OFF_MASK
         add     x0, x19, x25
         add     x1, x20, x26
+        .if MOPS
+        mov64   x2, COPY_LEN            // one FEAT_MOPS memcpy (-mops variants): a step per page
+        cpyfp   [x1]!, [x0]!, x2!
+        cpyfm   [x1]!, [x0]!, x2!
+        cpyfe   [x1]!, [x0]!, x2!
+        .else
         mov64   x2, COPY_LEN / 32
 4:      ldp     x3, x4, [x0], #16
         ldp     x5, x6, [x0], #16
@@ -119,6 +135,7 @@ round:
         stp     x5, x6, [x1], #16
         subs    x2, x2, #1
         b.ne    4b
+        .endif
 // 2. clean the copied destination to the PoC; every fourth round clean+invalidate the source.
         add     x0, x20, x26
         mov64   x2, COPY_LEN / 64
