@@ -113,6 +113,19 @@ pub struct Bulk {
     pub mem: MemType,
 }
 
+/// The next access of `vcpu` may also have memory type `mem`: a write of a memory-type register (`reg`, at
+/// `write_pc`) is not yet synchronized by a context synchronization event (and, where `tlbi`, by TLB
+/// maintenance), so hardware may use the type of either side of it. The model judges that access under
+/// both (docs/model.md, "Pending memory-type changes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingType {
+    pub vcpu: u16,
+    pub write_pc: u64,
+    pub reg: SysReg,
+    pub tlbi: bool,
+    pub mem: MemType,
+}
+
 /// An instruction fetch of one physical line (emitted when QEMU translates code from it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fetch {
@@ -322,6 +335,7 @@ pub enum Event {
     Marker(Marker),
     Walk(Walk),
     Bulk(Bulk),
+    PendingType(PendingType),
 }
 
 impl Event {
@@ -335,6 +349,7 @@ impl Event {
             Event::Marker(m) => m.vcpu,
             Event::Walk(w) => w.vcpu,
             Event::Bulk(b) => b.vcpu,
+            Event::PendingType(t) => t.vcpu,
         }
     }
 }

@@ -25,7 +25,7 @@ pub enum Fed {
 pub fn feed_record(model: &mut Model, geometry: Geometry, vcpu: u16, seq: u64, r: &Record, following: &[Record]) -> Fed {
     if r.kind == RecordKind::Access as u8 {
         let a = access_of(r, vcpu);
-        if !model.skip_foreign(a.pa, a.size, a.mem, a.mmio) {
+        if model.has_pending_type() || !model.skip_foreign(a.pa, a.size, a.mem, a.mmio) {
             model.access_at(seq, &a);
         }
         return Fed::Access;

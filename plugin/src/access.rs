@@ -6,6 +6,7 @@ use crate::qemu_abi::ATTRS_MMIO;
 use crate::state::{InsnInfo, PTLB_GENERATION, Plugin, plugin};
 use crate::vcpu::{PtlbEntry, Vcpu, ptlb_index};
 use cohtrace_analyzer::trace::codes::{INFO_MMIO, INFO_STORE};
+use cohtrace_analyzer::event::PendingType;
 use cohtrace_analyzer::trace::{Record, RecordKind};
 use qemu_plugin_sys::*;
 use std::ffi::{c_uint, c_void};
@@ -105,6 +106,21 @@ unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64,
         info |= INFO_MMIO;
     }
     let fresh = PtlbEntry { va_page: vaddr >> 12, meminfo, generation, pa_page: pa & !0xfff, regime, info, mem: mem.to_bits() };
+    if v.pending.is_some() {
+        // A memory-type write is not yet synchronized: every access of the window comes here (nothing is
+        // cached), and one that may have another type says so just before its own record.
+        if p.filtered_out(pa) {
+            return None;
+        }
+        if let Some((other, w)) = v.other_type(raw, mem) {
+            if regime != v.current_regime {
+                p.ensure_regime(v, regime);
+            }
+            let tlbi = w.needs_tlbi.is_some();
+            p.push(v, Record::pending_type(&PendingType { vcpu: v.index, write_pc: w.pc, reg: w.reg, tlbi, mem: other }));
+        }
+        return Some((pa, info, fresh.mem, regime));
+    }
     let e = &mut v.ptlb[slot];
     if p.opts.tlb == TlbMode::Verify
         && e.va_page == fresh.va_page

@@ -17,6 +17,9 @@ pub enum Decoded {
     /// An atomic read-modify-write (LSE LD<op>/ST<op>/SWP, CAS, CASP): QEMU gives it one memory callback
     /// marked as a write; it reads the location as well, and both halves are judged.
     AtomicRmw,
+    /// A context synchronization event: ISB, ERET/ERETAA/ERETAB (exception return), SVC/HVC/SMC
+    /// (exception entry). Ends the window of an unsynchronized memory-type register write.
+    ContextSync,
 }
 
 /// Whether `insn` is an A64 atomic read-modify-write (Arm ARM C4.1.94 "Atomic memory operations", and
@@ -41,6 +44,14 @@ pub const MARKER_HINT_BASE: u32 = 0x70;
 pub fn decode(insn: u32) -> Option<Decoded> {
     if is_atomic_rmw(insn) {
         return Some(Decoded::AtomicRmw);
+    }
+    // ISB: 1101 0101 0000 0011 0011 CRm 110 11111; ERET 0xd69f03e0, ERETAA/ERETAB 0xd69f0bff/0xd69f0fff;
+    // SVC/HVC/SMC: 1101 0100 000 imm16 000 01/10/11.
+    let isb = insn & 0xffff_f0ff == 0xd503_30df;
+    let eret = matches!(insn, 0xd69f_03e0 | 0xd69f_0bff | 0xd69f_0fff);
+    let exception = insn & 0xffe0_001c == 0xd400_0000 && insn & 3 != 0;
+    if isb || eret || exception {
+        return Some(Decoded::ContextSync);
     }
     // HINT: 1101 0101 0000 0011 0010 CRm:op2 11111
     if insn & 0xffff_f01f == 0xd503_201f {
@@ -164,6 +175,10 @@ mod tests {
         assert_eq!(decode(0xf8bfc002), None); // ldapr x2, [x0]: a plain load
         assert_eq!(decode(0xc85f7c02), None); // ldxr x2, [x0]: its own load callback
         assert_eq!(decode(0xf9400002), None); // ldr x2, [x0]
+        for sync in [0xd5033fdf, 0xd69f03e0, 0xd4000002, 0xd4000003, 0xd4000001] {
+            assert_eq!(decode(sync), Some(Decoded::ContextSync), "{sync:#x}"); // isb, eret, hvc, smc, svc
+        }
+        assert_eq!(decode(0xd5033f9f), None); // dsb sy: not a context synchronization event
         assert_eq!(decode(0xd50b7464), None); // dc gva, x4
         assert_eq!(decode(0xd50b7484), None); // dc gzva, x4
         assert_eq!(decode(0xd5087e45), Some(Decoded::Maintenance { op: CacheOp::DcCisw, rt: 5 })); // dc cisw, x5
@@ -197,7 +212,7 @@ mod tests {
 
     #[test]
     fn markers_and_other_hints() {
-        assert_eq!(decode(0xd69f03e0), None, "eret is not decoded: no callback needs it");
+        assert_eq!(decode(0xd69f03e0), Some(Decoded::ContextSync), "eret ends an unsynchronized type write");
         assert_eq!(decode(0xd503201f), None, "nop");
         assert_eq!(decode(0xd503207f), None, "wfi");
         assert_eq!(decode(0xd503201f | MARKER_HINT_BASE << 5), Some(Decoded::Marker(MarkerKind::Begin)));

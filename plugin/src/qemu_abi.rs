@@ -20,6 +20,9 @@ pub struct TlbAttrs {
     pub fetch_fill: bool,
     pub mmu_idx: u8,
     pub mmio: bool,
+    /// The stage-1 descriptor's AttrIndx, when QEMU reports it (walk flags bits 4:2, valid bit 5) and the
+    /// attributes came from MAIR_ELx (not MAIR2_ELx, bit 6).
+    pub attr_index: Option<u8>,
 }
 
 pub const ATTRS_VALID: u64 = 1 << 63;
@@ -41,6 +44,7 @@ impl TlbAttrs {
             fetch_fill: walk & 2 != 0,
             mmu_idx: (v >> 40) as u8,
             mmio: v & ATTRS_MMIO != 0,
+            attr_index: (walk & 0x60 == 0x20).then_some((walk >> 2) & 7),
         })
     }
 
@@ -125,6 +129,9 @@ mod tests {
         assert_eq!(t.sh, 3);
         assert!(t.s1_disabled && t.fetch_fill && t.mmio);
         assert_eq!(t.mmu_idx, 2);
+        assert_eq!(t.attr_index, None);
+        assert_eq!(TlbAttrs::decode(ATTRS_VALID | (0x20u64 | 3 << 2) << 32).unwrap().attr_index, Some(3));
+        assert_eq!(TlbAttrs::decode(ATTRS_VALID | (0x60u64 | 3 << 2) << 32).unwrap().attr_index, None); // MAIR2
         assert_eq!(t.translation(), Translation { s1: None, s2: Some(5), sh: 3 });
         assert_eq!(TlbAttrs::decode(0x44), None);
         assert_eq!(TlbAttrs::decode(ATTRS_VALID).unwrap().s2, None);

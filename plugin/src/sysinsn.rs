@@ -28,6 +28,7 @@ pub unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) 
                 Some(Decoded::Msr { reg, el12, rt }) => msr(p, v, insn, &mut cpu, reg, el12, rt),
                 Some(Decoded::Maintenance { op, rt }) => maintenance(p, v, insn, &mut cpu, op, rt),
                 Some(Decoded::Marker(kind)) => marker(p, v, insn, &mut cpu, kind),
+                Some(Decoded::ContextSync) => v.context_synchronized(),
                 _ => {}
             }
             v.regbuf = Some(rb);
@@ -60,6 +61,7 @@ fn msr(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, reg: SysReg, el
     };
     let regime = v.tracked.regime_at_el(el).pack();
     p.ensure_regime(v, regime);
+    v.note_type_write(target, val, el, insn.pc);
     v.set_reg(target, val);
     invalidate_translations();
     let rec = Record { kind: RecordKind::SysReg as u8, a: val, pc: insn.pc, insn: insn.id, info: target.code(), ..Default::default() };
@@ -72,6 +74,7 @@ fn maintenance(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, op: Cac
     let (a, mem) = match op {
         CacheOp::Tlbi(code) => {
             invalidate_translations();
+            crate::vcpu::TLBI_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             (code as u64, MemType::UNKNOWN)
         }
         op if op.is_by_va() => {

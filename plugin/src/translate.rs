@@ -92,7 +92,10 @@ fn register(insn: *mut qemu_plugin_insn, info: &'static InsnInfo) {
             qemu_plugin_mem_rw::QEMU_PLUGIN_MEM_RW,
             udata,
         );
-        if matches!(info.decoded, Some(Decoded::Maintenance { .. } | Decoded::Msr { .. } | Decoded::Marker(_))) {
+        if matches!(
+            info.decoded,
+            Some(Decoded::Maintenance { .. } | Decoded::Msr { .. } | Decoded::Marker(_) | Decoded::ContextSync)
+        ) {
             qemu_plugin_register_vcpu_insn_exec_cb(
                 insn,
                 Some(crate::sysinsn::on_system_insn),

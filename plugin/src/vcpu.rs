@@ -2,6 +2,7 @@
 //! record buffer. Only the vCPU's own thread touches it (QEMU runs each vCPU's callbacks on its thread).
 
 use crate::qemu::RegBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use crate::qemu_abi::{ArmWalk, TlbAttrs, WALK_FLAG_S2, regime_of_mmu_idx};
 use cohtrace_analyzer::event::SysReg;
 use cohtrace_analyzer::memtype::{
@@ -94,9 +95,27 @@ impl Tracked {
     }
 }
 
+/// TLBI instructions executed so far, by any vCPU (a broadcast TLBI ends every vCPU's wait for one).
+pub static TLBI_COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// A write of a memory-type register that is not yet synchronized (docs/model.md, "Pending memory-type
+/// changes"): until a context synchronization event, and for a regime's own MAIR also a TLBI, an access
+/// may still use the type the registers before it gave.
+#[derive(Clone, Copy, Debug)]
+pub struct PendingChange {
+    /// The registers before the first write of the window.
+    pub before: Tracked,
+    pub reg: SysReg,
+    pub pc: u64,
+    pub needs_sync: bool,
+    /// `Some(TLBI_COUNT at the write)` while a TLBI is still needed.
+    pub needs_tlbi: Option<u64>,
+}
+
 pub struct Vcpu {
     pub index: u16,
     pub tracked: Tracked,
+    pub pending: Option<PendingChange>,
     /// Bumped whenever a tracked register changes, invalidating the hot-path cache.
     pub generation: u32,
     // Hot-path cache: the last raw TLB attribute word and what it meant.
@@ -159,6 +178,7 @@ impl Vcpu {
         Vcpu {
             index,
             tracked: Tracked::default(),
+            pending: None,
             generation: 1,
             cache_raw: 0,
             cache_generation: 0,
@@ -175,6 +195,80 @@ impl Vcpu {
             ptlb: [PtlbEntry::EMPTY; PTLB_ENTRIES],
             ptlb_mismatches: 0,
         }
+    }
+
+    /// Before `set_reg`: a write of `reg` (the register it lands in) with `value` at `el` from `pc` opens or
+    /// extends a window in which the memory type is not yet settled. A regime's own MAIR (MAIR_EL1 written
+    /// at EL1, MAIR_EL2 at EL2) with its stage 1 on can be held in its TLB entries, so it also needs a TLBI;
+    /// a hypervisor restoring a guest's MAIR_EL1 at EL2 is not changing the attributes that guest's
+    /// (VMID-tagged) entries were made with.
+    pub fn note_type_write(&mut self, reg: SysReg, value: u64, el: u8, pc: u64) {
+        let old = match reg {
+            SysReg::SctlrEl1 => self.tracked.ctl.sctlr_el1,
+            SysReg::SctlrEl2 => self.tracked.ctl.sctlr_el2,
+            SysReg::HcrEl2 => self.tracked.ctl.hcr_el2,
+            SysReg::MairEl1 => self.tracked.mair_el1,
+            SysReg::MairEl2 => self.tracked.mair_el2,
+            _ => return,
+        };
+        if old == value {
+            return;
+        }
+        // TLB entries can hold the old attributes only if the regime's stage 1 was on (firmware and kernels
+        // set MAIR with the MMU off, when the TLB holds no stage-1 entry of the regime).
+        let own_mair_live = match (reg, el) {
+            (SysReg::MairEl1, 1) => self.tracked.ctl.sctlr_el1 & SCTLR_M != 0,
+            (SysReg::MairEl2, 2) => self.tracked.ctl.sctlr_el2 & SCTLR_M != 0,
+            _ => false,
+        };
+        let tlbi = own_mair_live.then(|| TLBI_COUNT.load(Ordering::Relaxed));
+        match &mut self.pending {
+            Some(p) => {
+                p.needs_sync = true;
+                p.needs_tlbi = p.needs_tlbi.or(tlbi);
+            }
+            None => self.pending = Some(PendingChange { before: self.tracked, reg, pc, needs_sync: true, needs_tlbi: tlbi }),
+        }
+    }
+
+    /// ISB, exception entry or return on this vCPU.
+    pub fn context_synchronized(&mut self) {
+        if let Some(p) = &mut self.pending {
+            p.needs_sync = false;
+        }
+        self.settle();
+    }
+
+    /// Ends the window once every requirement is met (a TLBI counts from any vCPU).
+    fn settle(&mut self) {
+        if let Some(p) = &mut self.pending {
+            if p.needs_tlbi.is_some_and(|at| TLBI_COUNT.load(Ordering::Relaxed) > at) {
+                p.needs_tlbi = None;
+            }
+            if !p.needs_sync && p.needs_tlbi.is_none() {
+                self.pending = None;
+            }
+        }
+    }
+
+    /// While a window is open: the other memory type an access with TLB attribute word `raw` and captured
+    /// type `mem` may have (under the registers before the window, or under the registers now where
+    /// QEMU's TLB entry still holds the old attributes), and the window's write.
+    #[cold]
+    pub fn other_type(&mut self, raw: u64, mem: MemType) -> Option<(MemType, PendingChange)> {
+        self.settle();
+        let p = self.pending?;
+        let tlb = TlbAttrs::decode(raw)?;
+        let (kind, _) = regime_of_mmu_idx(tlb.mmu_idx)?;
+        let mair = |t: &Tracked| if matches!(kind, RegimeKind::El10) { t.mair_el1 } else { t.mair_el2 };
+        let under = |t: &Tracked| {
+            let mut tr = tlb.translation();
+            if let (Some(_), Some(i)) = (tr.s1, tlb.attr_index) {
+                tr.s1 = Some((mair(t) >> (8 * i)) as u8);
+            }
+            effective_memtype(&tr, &t.ctl, kind, false)
+        };
+        [under(&p.before), under(&self.tracked)].into_iter().find(|m| *m != mem && m.is_known()).map(|m| (m, p))
     }
 
     pub fn set_reg(&mut self, reg: SysReg, v: u64) {

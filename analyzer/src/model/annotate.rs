@@ -72,8 +72,19 @@ impl Model {
             return;
         }
         let missing = walk_missing(class, observer, cause).unwrap_or(missing);
-        let (class, missing) =
+        let (class, mut missing) =
             self.r12_set_way_verdict(class, observer, cause, missing).unwrap_or_else(|| (class, missing.to_string()));
+        if let Some(t) = self.judging_pending {
+            missing = format!(
+                "an ISB (or an exception entry or return){} between the write of {} at pc {:#x} and this access: \
+                 until then it may still use the memory type the registers had before the write ({}), and under \
+                 that type this access needs {missing}",
+                if t.tlbi { " and TLB invalidation of the mapping" } else { "" },
+                t.reg.name(),
+                t.write_pc,
+                t.mem,
+            );
+        }
         let h = Hazard {
             class,
             line_pa,

@@ -20,7 +20,7 @@ mod rules;
 
 pub use config::{Mode, ModelConfig, ModelStats, ResetState};
 
-use crate::event::{Access, AccessKind, Bulk, BulkOp, Event, Marker, MarkerKind, SysReg, Walk};
+use crate::event::{Access, AccessKind, Bulk, BulkOp, Event, Marker, MarkerKind, PendingType, SysReg, Walk};
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardLog, SideAction};
 use book::Book;
@@ -44,6 +44,10 @@ pub struct Model {
     /// several threads); page-level facts still come from every access, so all shards agree on them.
     shard_index: u64,
     shard_count: u64,
+    /// The other memory type the next access of its vCPU may have (an unsynchronized register write).
+    pending_type: Option<PendingType>,
+    /// Set while an access is judged under that other type: its hazards say why.
+    judging_pending: Option<PendingType>,
 }
 
 impl Model {
@@ -58,6 +62,8 @@ impl Model {
             suppressed: Vec::new(),
             names: Vec::new(),
             test_case: None,
+            pending_type: None,
+            judging_pending: None,
             stats: ModelStats::default(),
             shard_index: 0,
             shard_count: 1,
@@ -148,6 +154,9 @@ impl Model {
             self.skip_access(a);
             return;
         }
+        if self.pending_type.is_some_and(|t| t.vcpu == a.vcpu) {
+            self.r14_pending_type(seq, a);
+        }
         let w = self.writer_ref(seq, a.vcpu, a.pc, a.va, a.mem, line::action_code(SideAction::Access { kind: a.kind, size: a.size }));
         // The common case: an access within one line of at most 64 bytes (one mask bit per byte).
         let size = a.size.max(1) as u64;
@@ -164,6 +173,13 @@ impl Model {
             return;
         }
         self.access_range(a.kind, a.pa, size, &w, a.mem);
+    }
+
+    /// Whether an access must reach `access_at` even if this shard owns none of its lines (it consumes a
+    /// pending type).
+    #[inline(always)]
+    pub fn has_pending_type(&self) -> bool {
+        self.pending_type.is_some()
     }
 
     /// An access of `size` bytes at `pa` that may span lines (unaligned, wide, or a bulk range): each
@@ -286,6 +302,7 @@ impl Model {
             Event::Marker(m) => self.marker(&m),
             Event::Walk(ref walk) => return self.walk_at(seq, walk),
             Event::Bulk(ref b) => return self.bulk_at(seq, b),
+            Event::PendingType(t) => self.pending_type = Some(t),
         }
         self.stats.events += 1;
     }

@@ -5,11 +5,11 @@
 
 use super::config::{Mode, ResetState};
 use super::book::PageEvidence;
-use super::line::{CachedCopy, Writer, WriterRef, byte_mask};
+use super::line::{self, CachedCopy, Writer, WriterRef, byte_mask};
 use super::Model;
-use crate::event::{AccessKind, CacheOp, Maintenance};
+use crate::event::{Access, AccessKind, CacheOp, Maintenance};
 use crate::memtype::{Cacheability, MemType};
-use crate::report::HazardClass;
+use crate::report::{HazardClass, SideAction};
 
 impl Model {
     /// Whether a type's outer level allocates in the modelled system cache.
@@ -309,4 +309,38 @@ impl Model {
             self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
         }
     }
+
+    /// R14, a pending memory-type change (docs/model.md, "Pending memory-type changes"): the access may
+    /// also have the other type, so it is
+    /// judged under that type too, on a copy of each line's state that is then put back; the state
+    /// carries on from the captured type, one legal execution. Hazards found so name the register write.
+    #[cold]
+    pub(super) fn r14_pending_type(&mut self, seq: u64, a: &Access) {
+        let Some(t) = self.pending_type.take() else { return };
+        if t.mem == a.mem || !t.mem.is_known() {
+            return;
+        }
+        let w = self.writer_ref(seq, a.vcpu, a.pc, a.va, t.mem, line::action_code(SideAction::Access { kind: a.kind, size: a.size }));
+        let line_bytes = 1u64 << self.line_shift;
+        let size = a.size.max(1) as u64;
+        self.judging_pending = Some(t);
+        let mut line_pa = a.pa & !(line_bytes - 1);
+        while line_pa < a.pa.saturating_add(size) {
+            if self.owns(line_pa) {
+                let (line, page) = self.book.line_and_page(line_pa);
+                let saved = (line.clone(), *page);
+                let lo = a.pa.max(line_pa) - line_pa;
+                let hi = a.pa.saturating_add(size).min(line_pa.saturating_add(line_bytes)) - line_pa;
+                self.access_line(a.kind, line_pa, &w, t.mem, byte_mask(lo, hi, self.mask_granule));
+                let (line, page) = self.book.line_and_page(line_pa);
+                (*line, *page) = saved;
+            }
+            match line_pa.checked_add(line_bytes) {
+                Some(next) => line_pa = next,
+                None => break,
+            }
+        }
+        self.judging_pending = None;
+    }
+
 }

@@ -475,3 +475,39 @@ fn a_cacheable_walk_is_evidence_of_a_cacheable_mapping() {
         assert_eq!(t.found(), want, "{mode:?}");
     }
 }
+
+#[test]
+fn an_access_before_its_type_change_is_synchronized_is_judged_under_both_types() {
+    let pending = |mem| {
+        Event::PendingType(crate::event::PendingType { vcpu: 0, write_pc: 0x18, reg: SysReg::MairEl1, tlbi: true, mem })
+    };
+    for mut t in T::both() {
+        // A dirty WB line; the second view's load is WB as captured, but may still be NC (the MAIR write
+        // at 0x18 is not synchronized): under NC it reads memory and misses the dirty data.
+        t.st(0x10, WB);
+        t.m.feed(&pending(NC));
+        t.ld(0x20, WB);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0x20, 0x10)]);
+        let h = &t.m.hazards()[0];
+        assert_eq!(h.observer.mem, NC);
+        assert!(h.missing.contains("ISB") && h.missing.contains("MAIR_EL1") && h.missing.contains("TLB"), "{}", h.missing);
+        // The state carried on from the captured type: the WB load hit the dirty line, no copy changed.
+        t.ld(0x28, WB);
+        assert_eq!(t.found().len(), 1);
+    }
+    for mut t in T::both() {
+        // Synchronized (no pending record): the WB load just hits its own dirty line.
+        t.st(0x10, WB).ld(0x20, WB);
+        assert_eq!(t.found(), vec![]);
+        // A pending type for another vCPU does not apply to vCPU 0's access.
+        t.m.feed(&Event::PendingType(crate::event::PendingType {
+            vcpu: 1,
+            write_pc: 0x18,
+            reg: SysReg::MairEl1,
+            tlbi: false,
+            mem: NC,
+        }));
+        t.ld(0x30, WB);
+        assert_eq!(t.found(), vec![]);
+    }
+}

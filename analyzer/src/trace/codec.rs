@@ -274,6 +274,18 @@ impl ChunkEncoder {
             out.extend_from_slice(body);
             return;
         }
+        if kind == RecordKind::PendingType {
+            self.seq_tag(TAG_EXTENSION, seq, out);
+            let body = &mut self.scratch;
+            body.clear();
+            body.push(r.info);
+            varint::put(body, r.mem as u64);
+            varint::put(body, r.a);
+            varint::put(out, EXT_PENDING_TYPE);
+            varint::put(out, body.len() as u64);
+            out.extend_from_slice(body);
+            return;
+        }
         if kind == RecordKind::Bulk {
             // An extension record like the walk's: deltas from the previous bulk record of its direction.
             self.seq_tag(TAG_EXTENSION, seq, out);
@@ -369,7 +381,7 @@ impl ChunkEncoder {
                 varint::put(out, r.b);
                 varint::put(out, r.a);
             }
-            RecordKind::Regime | RecordKind::MarkerArg | RecordKind::Walk | RecordKind::Bulk => {
+            RecordKind::Regime | RecordKind::MarkerArg | RecordKind::Walk | RecordKind::Bulk | RecordKind::PendingType => {
                 unreachable!("handled above")
             }
         }
@@ -467,6 +479,18 @@ impl<'a> ChunkDecoder<'a> {
         let mem = p.bulk_mem[d].wrapping_add(dmem as i16 as u16);
         (p.bulk_pa[d], p.bulk_va[d], p.bulk_pc[d], p.bulk_mem[d]) = (pa, va, pc, mem);
         Ok(Record { a: pa, b: va, pc, insn: len as u32, kind: RecordKind::Bulk as u8, info, mem, ..Default::default() })
+    }
+
+    /// The payload of a pending-type extension record.
+    fn pending_type(&mut self, body: &mut Cursor<'_>, at: usize) -> Result<Record, DecodeError> {
+        let bad = |_: Truncated| DecodeError::BadExtension { at, kind: EXT_PENDING_TYPE };
+        let info = body.byte().map_err(bad)?;
+        let mem = body.varint().map_err(bad)?;
+        let pc = body.varint().map_err(bad)?;
+        if mem > u16::MAX as u64 || crate::event::SysReg::from_code(info & !PENDING_NEEDS_TLBI).is_none() || !body.is_empty() {
+            return Err(DecodeError::BadExtension { at, kind: EXT_PENDING_TYPE });
+        }
+        Ok(Record { a: pc, kind: RecordKind::PendingType as u8, info, mem: mem as u16, ..Default::default() })
     }
 
     /// Decodes up to `limit` more records into `out` (appending): `Ok(true)` when the payload holds more,
@@ -635,6 +659,8 @@ impl<'a> ChunkDecoder<'a> {
                     r = self.walk(&mut body, at)?;
                 } else if kind == EXT_BULK {
                     r = self.bulk(&mut body, at)?;
+                } else if kind == EXT_PENDING_TYPE {
+                    r = self.pending_type(&mut body, at)?;
                 } else {
                     r.kind = RECORD_SKIPPED;
                 }
@@ -784,6 +810,16 @@ mod tests {
                             update: x & 2 != 0,
                             cause: WalkCause::from_code((x >> 2) as u8),
                             mem: MemType::NORMAL_WB,
+                        }),
+                        0,
+                    ),
+                    Record::from_event(
+                        &Event::PendingType(PendingType {
+                            vcpu: 0,
+                            write_pc: 0x9600 + (x & 0xffc),
+                            reg: SysReg::MairEl2,
+                            tlbi: x & 8 != 0,
+                            mem: MemType::NORMAL_NC,
                         }),
                         0,
                     ),

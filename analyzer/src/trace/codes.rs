@@ -36,13 +36,17 @@ pub enum RecordKind {
     /// A range an instruction accessed as a whole, with no memory callback (FEAT_MOPS SET*/CPY* steps,
     /// the DC ZVA block; on disk: extension `EXT_BULK`). `Record::insn` holds its length in bytes.
     Bulk = 9,
+    /// The next access of the vCPU may also have another memory type: a write of a memory-type register
+    /// is not yet synchronized (on disk: extension `EXT_PENDING_TYPE`). `a` is the write's PC, `info`
+    /// its `SysReg` code (with `PENDING_NEEDS_TLBI`), `mem` the other type.
+    PendingType = 10,
 }
 
 /// `Record::kind` of a record that stands for nothing: an extension record this reader does not know.
 pub const RECORD_SKIPPED: u8 = 0;
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::Access,
         RecordKind::Fetch,
         RecordKind::Maintenance,
@@ -52,6 +56,7 @@ impl RecordKind {
         RecordKind::MarkerArg,
         RecordKind::Walk,
         RecordKind::Bulk,
+        RecordKind::PendingType,
     ];
 
     pub fn from_u8(v: u8) -> Option<RecordKind> {
@@ -96,12 +101,19 @@ pub const EXT_WALK: u64 = 1;
 /// previous bulk record in the same direction, length varint, memory type zigzag delta.
 pub const EXT_BULK: u64 = 2;
 
+/// A pending memory type: info byte (`SysReg` code, `PENDING_NEEDS_TLBI`), varint(mem), varint(pc of the
+/// register write). Rare (only between such a write and its synchronization): no deltas.
+pub const EXT_PENDING_TYPE: u64 = 3;
+/// Info bit of a pending-type record: the change also needs TLB maintenance (MAIR_ELx).
+pub const PENDING_NEEDS_TLBI: u8 = 0x80;
+
 /// The header's ZVA size in traces whose DC ZVA blocks are bulk records, each with its own length (older
 /// traces have DC ZVA as maintenance records and the block size in the header).
 pub const ZVA_SIZE_IN_RECORDS: u32 = 0;
 
 /// Extension kinds this reader knows, numbered from 1 (kind 0 is an empty record).
-pub const EXTENSIONS: [(u64, &str); 2] = [(EXT_WALK, "table walk"), (EXT_BULK, "bulk access")];
+pub const EXTENSIONS: [(u64, &str); 3] =
+    [(EXT_WALK, "table walk"), (EXT_BULK, "bulk access"), (EXT_PENDING_TYPE, "pending memory type")];
 
 // The info byte of a bulk record (`Record::info` of RecordKind::Bulk).
 /// Bits 1:0: the instruction class (`BulkOp` code).
@@ -375,7 +387,7 @@ mod tests {
             assert_eq!(RecordKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(RecordKind::from_u8(RECORD_SKIPPED), None);
-        assert_eq!(RecordKind::from_u8(10), None);
+        assert_eq!(RecordKind::from_u8(11), None);
     }
 
     #[test]
@@ -483,6 +495,8 @@ mod tests {
         assert_eq!(value("WALK_SIZE8"), format!("{WALK_SIZE8:#04x}"));
         assert_eq!(value("EXT_BULK"), EXT_BULK.to_string());
         assert_eq!(value("ZVA_SIZE_IN_RECORDS"), ZVA_SIZE_IN_RECORDS.to_string());
+        assert_eq!(value("EXT_PENDING_TYPE"), EXT_PENDING_TYPE.to_string());
+        assert_eq!(value("PENDING_NEEDS_TLBI"), format!("{PENDING_NEEDS_TLBI:#04x}"));
         assert_eq!(value("BULK_OP_MASK"), format!("{BULK_OP_MASK:#04x}"));
         assert_eq!(value("BULK_STORE"), format!("{BULK_STORE:#04x}"));
         assert_eq!(tlbi_payload(7, 9, 0xf, 7), 0b1011_1111_1111);

@@ -2,11 +2,11 @@
 //! trace encoder consumes. 40 bytes, no pointers, `Copy`, so buffers are plain arrays that can be recycled.
 
 use super::codes::{
-    BULK_STORE, INFO_MMIO, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
+    BULK_STORE, INFO_MMIO, PENDING_NEEDS_TLBI, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
     WALK_UPDATE,
 };
 use crate::event::{
-    Access, Bulk, BulkOp, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
+    Access, Bulk, BulkOp, PendingType, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
 };
 use crate::memtype::MemType;
 
@@ -25,6 +25,7 @@ use crate::memtype::MemType;
 /// | MarkerArg   | X2                | 0        | 0                           | 0    |
 /// | Walk        | descriptor PA     | VA       | level, stage, update, cause, size (`WALK_*`) | type |
 /// | Bulk        | PA                | VA       | `BulkOp` code, store (`BULK_*`) | type |
+/// | PendingType | PC of the register write | 0 | `SysReg` code, `PENDING_NEEDS_TLBI` | the other type |
 ///
 /// A Bulk record's `insn` is its length in bytes (it has no interned instruction).
 ///
@@ -88,6 +89,17 @@ impl Record {
         }
     }
 
+    /// The other memory type the next access may have (an unsynchronized register write).
+    pub fn pending_type(t: &PendingType) -> Record {
+        Record {
+            a: t.write_pc,
+            kind: RecordKind::PendingType as u8,
+            info: t.reg.code() | if t.tlbi { PENDING_NEEDS_TLBI } else { 0 },
+            mem: t.mem.to_bits(),
+            ..Default::default()
+        }
+    }
+
     /// Converts an event into a record (for tests, tools and the library API); `insn` may be 0.
     pub fn from_event(ev: &Event, insn: u32) -> Vec<Record> {
         let mut r = Record { insn, ..Default::default() };
@@ -137,6 +149,7 @@ impl Record {
             Event::Marker(m) => return marker_records(&m, insn),
             Event::Walk(w) => return vec![Record { insn, ..Record::walk(&w) }],
             Event::Bulk(b) => return vec![Record::bulk(&b)],
+            Event::PendingType(t) => return vec![Record::pending_type(&t)],
         }
         vec![r]
     }
@@ -286,6 +299,13 @@ pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) ->
         RecordKind::MarkerArg => return None,
         RecordKind::Walk => Event::Walk(walk_of(r, vcpu)),
         RecordKind::Bulk => Event::Bulk(bulk_of(r, vcpu)?),
+        RecordKind::PendingType => Event::PendingType(PendingType {
+            vcpu,
+            write_pc: r.a,
+            reg: SysReg::from_code(r.info & !PENDING_NEEDS_TLBI)?,
+            tlbi: r.info & PENDING_NEEDS_TLBI != 0,
+            mem,
+        }),
     })
 }
 
@@ -375,6 +395,7 @@ mod tests {
             }),
             Event::Bulk(Bulk { vcpu: 1, pc: 4, va: 8, pa: 0x4020_0010, len: 3, op: BulkOp::Copy, store: false, mem: MemType::NORMAL_WB }),
             Event::Bulk(Bulk { vcpu: 1, pc: 4, va: 0x40, pa: 0x4020_0040, len: 64, op: BulkOp::Zero, store: true, mem: MemType::NORMAL_WB }),
+            Event::PendingType(PendingType { vcpu: 1, write_pc: 0x4010_0abc, reg: SysReg::MairEl1, tlbi: true, mem: MemType::NORMAL_NC }),
         ];
         for ev in events {
             let recs = Record::from_event(&ev, 5);

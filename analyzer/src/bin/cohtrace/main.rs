@@ -320,6 +320,7 @@ fn run_stats(path: PathBuf) -> Result<()> {
                 add("bulk load (MOPS source)", bulk[0]);
                 add("bulk store (MOPS, DC ZVA)", bulk[1]);
             }
+            RecordKind::PendingType => add("pending memory type", count),
             RecordKind::Maintenance | RecordKind::MarkerArg => {}
         }
     }
@@ -431,6 +432,14 @@ fn describe(ev: &Event) -> String {
             regime.el, regime.kind, regime.vmid, regime.asid
         ),
         Event::Marker(m) => format!("cpu{} marker {:?} args={:#x?} pc={:#x}", m.vcpu, m.kind, m.args, m.pc),
+        Event::PendingType(t) => format!(
+            "cpu{} pending-type {} (unsynchronized {} at pc={:#x}{}) for the next access",
+            t.vcpu,
+            t.mem,
+            t.reg.name(),
+            t.write_pc,
+            if t.tlbi { ", needs TLBI" } else { "" }
+        ),
         Event::Bulk(b) => format!(
             "cpu{} bulk-{} {} pc={:#x} va={:#x} pa={:#x} len={} {}",
             b.vcpu,
