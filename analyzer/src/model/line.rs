@@ -168,6 +168,17 @@ pub fn byte_mask(lo: u64, hi: u64, granule: u32) -> u64 {
     bits << first
 }
 
+/// The lines (of `1 << shift` bytes) that `[pa, pa + size)` touches, each with the bytes of it covered:
+/// (line PA, offset of the first byte, offset after the last).
+#[inline(always)]
+pub fn line_spans(shift: u32, pa: u64, size: u64) -> impl Iterator<Item = (u64, u64, u64)> {
+    let end = pa.saturating_add(size.max(1));
+    ((pa >> shift)..=((end - 1) >> shift)).map(move |l| {
+        let line_pa = l << shift;
+        (line_pa, pa.max(line_pa) - line_pa, end.min(line_pa.saturating_add(1 << shift)) - line_pa)
+    })
+}
+
 /// One physical line. Versions count writes to the line; 0 is its content when the trace started.
 #[derive(Clone, Debug, Default)]
 pub struct Line {

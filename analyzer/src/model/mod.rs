@@ -185,24 +185,12 @@ impl Model {
     /// An access of `size` bytes at `pa` that may span lines (unaligned, wide, or a bulk range): each
     /// line judged on the bytes of it the access covers.
     pub(super) fn access_range(&mut self, kind: AccessKind, pa: u64, size: u64, w: &WriterRef, mem: MemType) {
-        let line_bytes = 1u64 << self.line_shift;
-        let first = pa >> self.line_shift;
-        let last = pa.saturating_add(size.max(1) - 1) >> self.line_shift;
-        let mut l = first;
-        loop {
-            let line_pa = l << self.line_shift;
+        for (line_pa, lo, hi) in line::line_spans(self.line_shift, pa, size) {
             if !self.owns(line_pa) {
                 self.note_page_only(line_pa, mem);
             } else {
-                // The bytes of this line the access covers.
-                let lo = pa.max(line_pa) - line_pa;
-                let hi = pa.saturating_add(size).min(line_pa.saturating_add(line_bytes)) - line_pa;
                 self.access_line(kind, line_pa, w, mem, byte_mask(lo, hi, self.mask_granule));
             }
-            if l == last {
-                break;
-            }
-            l += 1;
         }
     }
 

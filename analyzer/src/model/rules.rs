@@ -321,23 +321,14 @@ impl Model {
             return;
         }
         let w = self.writer_ref(seq, a.vcpu, a.pc, a.va, t.mem, line::action_code(SideAction::Access { kind: a.kind, size: a.size }));
-        let line_bytes = 1u64 << self.line_shift;
-        let size = a.size.max(1) as u64;
         self.judging_pending = Some(t);
-        let mut line_pa = a.pa & !(line_bytes - 1);
-        while line_pa < a.pa.saturating_add(size) {
+        for (line_pa, lo, hi) in line::line_spans(self.line_shift, a.pa, a.size as u64) {
             if self.owns(line_pa) {
                 let (line, page) = self.book.line_and_page(line_pa);
                 let saved = (line.clone(), *page);
-                let lo = a.pa.max(line_pa) - line_pa;
-                let hi = a.pa.saturating_add(size).min(line_pa.saturating_add(line_bytes)) - line_pa;
                 self.access_line(a.kind, line_pa, &w, t.mem, byte_mask(lo, hi, self.mask_granule));
                 let (line, page) = self.book.line_and_page(line_pa);
                 (*line, *page) = saved;
-            }
-            match line_pa.checked_add(line_bytes) {
-                Some(next) => line_pa = next,
-                None => break,
             }
         }
         self.judging_pending = None;
