@@ -1,10 +1,11 @@
 //! cohtrace's QEMU TCG plugin: `qemu-system-aarch64 -plugin libcohtrace.so,out=trace.ctrace`.
 //!
 //! One file per callback kind: `lifecycle` (install, vCPU start/idle, exit), `translate` (translation
-//! time: decode, register, record fetches), `access` (the per-access hot path), `sysinsn` (MSR,
-//! maintenance, markers), `walk` (the MMU's table walks, from qemu-patches/0003); `state` holds the shared state, the panic guard and the push/flush every callback
-//! uses; `sink` is
-//! the writer thread. No callback lets a panic unwind into QEMU.
+//! time: decode, register, record fetches), `access` (the per-access hot path, atomics), `sysinsn` (MSR,
+//! maintenance, markers, context synchronization), `walk` (the MMU's table walks, qemu-patches/0003),
+//! `bulk` (MOPS steps and DC ZVA blocks, qemu-patches/0004); `state` holds the shared state, the panic
+//! guard and the push/flush every callback uses; `sink` is the writer thread. No callback lets a panic
+//! unwind into QEMU.
 
 mod access;
 mod decode;
