@@ -106,33 +106,29 @@ unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64,
         info |= INFO_MMIO;
     }
     let fresh = PtlbEntry { va_page: vaddr >> 12, meminfo, generation, pa_page: pa & !0xfff, regime, info, mem: mem.to_bits() };
-    if v.pending.is_some() {
-        // A memory-type write is not yet synchronized: every access of the window comes here (nothing is
-        // cached), and one that may have another type says so just before its own record.
-        if p.filtered_out(pa) {
-            return None;
+    // While a memory-type write is not yet synchronized nothing is cached: every access of the window comes
+    // here, and one that may have another type says so just before its own record.
+    if v.pending.is_none() {
+        let e = &mut v.ptlb[slot];
+        if p.opts.tlb == TlbMode::Verify
+            && e.va_page == fresh.va_page
+            && e.meminfo == meminfo
+            && e.generation == generation
+            && (e.pa_page, e.info, e.mem, e.regime) != (fresh.pa_page, fresh.info, fresh.mem, fresh.regime)
+        {
+            v.ptlb_mismatches += 1;
         }
+        *e = fresh;
+    }
+    if p.filtered_out(pa) {
+        return None;
+    }
+    if v.pending.is_some() {
         if let Some((other, w)) = v.other_type(raw, mem) {
-            if regime != v.current_regime {
-                p.ensure_regime(v, regime);
-            }
+            p.ensure_regime(v, regime);
             let tlbi = w.needs_tlbi.is_some();
             p.push(v, Record::pending_type(&PendingType { vcpu: v.index, write_pc: w.pc, reg: w.reg, tlbi, mem: other }));
         }
-        return Some((pa, info, fresh.mem, regime));
-    }
-    let e = &mut v.ptlb[slot];
-    if p.opts.tlb == TlbMode::Verify
-        && e.va_page == fresh.va_page
-        && e.meminfo == meminfo
-        && e.generation == generation
-        && (e.pa_page, e.info, e.mem, e.regime) != (fresh.pa_page, fresh.info, fresh.mem, fresh.regime)
-    {
-        v.ptlb_mismatches += 1;
-    }
-    *e = fresh;
-    if p.filtered_out(pa) {
-        return None;
     }
     Some((pa, info, fresh.mem, regime))
 }

@@ -34,9 +34,7 @@ fn record_bulk(p: &Plugin, v: &mut Vcpu, b: &ArmBulk) -> Option<()> {
         return None;
     }
     let (mem, regime) = v.classify(b.attrs, false);
-    if regime != v.current_regime {
-        p.ensure_regime(v, regime);
-    }
+    p.ensure_regime(v, regime);
     let record = Record::bulk(&Bulk {
         vcpu: v.index,
         pc: b.pc,

@@ -269,9 +269,7 @@ impl ChunkEncoder {
             varint::put(body, varint::zigzag(r.pc.wrapping_sub(p.walk_pc) as i64));
             varint::put(body, varint::zigzag(r.mem.wrapping_sub(p.walk_mem) as i16 as i64));
             (p.walk_pa[slot], p.walk_va, p.walk_pc, p.walk_mem) = (r.a, r.b, r.pc, r.mem);
-            varint::put(out, EXT_WALK);
-            varint::put(out, body.len() as u64);
-            out.extend_from_slice(body);
+            put_extension(out, EXT_WALK, body);
             return;
         }
         if kind == RecordKind::PendingType {
@@ -281,9 +279,7 @@ impl ChunkEncoder {
             body.push(r.info);
             varint::put(body, r.mem as u64);
             varint::put(body, r.a);
-            varint::put(out, EXT_PENDING_TYPE);
-            varint::put(out, body.len() as u64);
-            out.extend_from_slice(body);
+            put_extension(out, EXT_PENDING_TYPE, body);
             return;
         }
         if kind == RecordKind::Bulk {
@@ -300,9 +296,7 @@ impl ChunkEncoder {
             varint::put(body, r.insn.max(1) as u64);
             varint::put(body, varint::zigzag(r.mem.wrapping_sub(p.bulk_mem[d]) as i16 as i64));
             (p.bulk_pa[d], p.bulk_va[d], p.bulk_pc[d], p.bulk_mem[d]) = (r.a, r.b, r.pc, r.mem);
-            varint::put(out, EXT_BULK);
-            varint::put(out, body.len() as u64);
-            out.extend_from_slice(body);
+            put_extension(out, EXT_BULK, body);
             return;
         }
         let prev_def_pc = self.pred.last_def_pc;
@@ -672,6 +666,14 @@ impl<'a> ChunkDecoder<'a> {
         }
         Ok(Some((self.seq, r)))
     }
+}
+
+/// An extension record's kind, length and payload (after its tag).
+#[inline]
+fn put_extension(out: &mut Vec<u8>, kind: u64, body: &[u8]) {
+    varint::put(out, kind);
+    varint::put(out, body.len() as u64);
+    out.extend_from_slice(body);
 }
 
 /// The walk prediction slot of a walk record's info byte: its (stage, level), 0..10.
