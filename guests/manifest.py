@@ -22,7 +22,9 @@ TOP_KEYS = {"source", "description", "qemu_args", "variant"}
 # Every variant's command line is complete in its manifest: scripts and tests add only -kernel and -plugin.
 REQUIRED_ARGS = ["-M", "-m", "-nographic", "-semihosting"]
 VARIANT_KEYS = {"name", "defsym", "hazard"}
-HAZARD_KEYS = {"class", "line", "observer", "cause", "modes"}
+HAZARD_KEYS = {"class", "line", "observer", "cause", "modes", "dma"}
+# A hazard with dma = "noncoherent" is reported only when its device is judged non-coherent (analyze --dma).
+DMA_JUDGEMENTS = {"noncoherent"}
 
 
 def fail(path, msg):
@@ -56,6 +58,8 @@ def load(path):
                 fail(path, f"{v['name']}: unknown class {h['class']!r}")
             if not set(h.get("modes", list(MODES))) <= MODES:
                 fail(path, f"{v['name']}: bad modes {h['modes']}")
+            if h.get("dma", "noncoherent") not in DMA_JUDGEMENTS:
+                fail(path, f"{v['name']}: bad dma {h['dma']!r} (only \"noncoherent\")")
     return m
 
 
@@ -103,6 +107,8 @@ def cmd_check(nm, elf_dir, paths):
         syms = global_symbols(nm, elf)
         for h in v.get("hazard", []):
             for key in ("line", "observer", "cause"):
+                if key != "line" and h[key].startswith("dma:"):
+                    continue  # a device's side: named by the device, not by a symbol
                 sym = h[key].split("+")[0].strip()
                 if sym not in syms:
                     print(f"{path}: {v['name']}: {key} {sym!r} is not a global symbol of {elf}",

@@ -126,6 +126,60 @@ pub struct PendingType {
     pub mem: MemType,
 }
 
+/// How QEMU's device model reached guest memory (qemu-patches: the plugin reports each path's transfers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DmaPath {
+    /// address_space_rw/read/write/set, dma_memory_*.
+    Rw,
+    /// address_space_map/unmap (a bounce buffer or a host pointer the device fills).
+    Map,
+    /// A MemoryRegionCache (virtio rings).
+    Cache,
+    /// ld*/st*_phys, ld*/st*_dma.
+    LdSt,
+}
+
+impl DmaPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            DmaPath::Rw => "rw",
+            DmaPath::Map => "map",
+            DmaPath::Cache => "cache",
+            DmaPath::LdSt => "ldst",
+        }
+    }
+}
+
+/// `Event::vcpu` of what no vCPU did (a device's transfer, its name).
+pub const NO_VCPU: u16 = u16::MAX;
+
+/// One transfer of a device to or from guest RAM. A device is no PE: it has no regime, PC or instruction,
+/// and whether it snoops the PE caches is the model's decision (`model::DmaPolicy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dma {
+    /// The device's small integer id (its name comes in `DeviceName` events).
+    pub device: u32,
+    /// Bus address: the guest-physical address of the first byte.
+    pub pa: u64,
+    /// Bytes, at least 1.
+    pub len: u32,
+    /// The device wrote guest memory (else it read it).
+    pub write: bool,
+    pub path: DmaPath,
+}
+
+/// Bytes of a device name one `DeviceName` event carries.
+pub const DEVICE_NAME_PART_LEN: usize = 24;
+
+/// Part `part` (0..=3) of device `id`'s name: NUL-padded bytes; part 0 starts a name, the others follow in
+/// order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceName {
+    pub id: u32,
+    pub part: u8,
+    pub bytes: [u8; DEVICE_NAME_PART_LEN],
+}
+
 /// An instruction fetch of one physical line (emitted when QEMU translates code from it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fetch {
@@ -336,6 +390,8 @@ pub enum Event {
     Walk(Walk),
     Bulk(Bulk),
     PendingType(PendingType),
+    Dma(Dma),
+    DeviceName(DeviceName),
 }
 
 impl Event {
@@ -350,6 +406,7 @@ impl Event {
             Event::Walk(w) => w.vcpu,
             Event::Bulk(b) => b.vcpu,
             Event::PendingType(t) => t.vcpu,
+            Event::Dma(_) | Event::DeviceName(_) => NO_VCPU,
         }
     }
 }

@@ -3,12 +3,12 @@
 //! (analyzer/tests/fuzz_corpus.rs). Each function must return normally for any input: a panic, an arithmetic
 //! overflow (fuzzing builds with overflow checks), or an allocation out of proportion to the input is a bug.
 
-use crate::analysis::{analyze, analyze_with_threads};
+use crate::analysis::analyze_with_policy;
 use crate::trace::codec::{ChunkDecoder, ChunkEncoder};
 use crate::trace::reader::TraceFile;
 use crate::trace::record::Record;
 use crate::trace::{CHUNK_HEADER, CHUNK_MAGIC, FILE_MAGIC, HEADER_FIXED};
-use crate::model::{Mode, ModelConfig, ResetState};
+use crate::model::{DmaPolicy, Mode, ModelConfig, ResetState};
 use crate::report;
 
 /// Target (a): a whole trace file through the reader, the merged event stream, the model and the reports.
@@ -86,7 +86,8 @@ fn check_trace(bytes: Vec<u8>, input_len: usize) {
         reset: if input_len & 4 == 0 { ResetState::Invalid } else { ResetState::Unknown },
         ..Default::default()
     };
-    let a = analyze(&t, cfg, |_| {});
+    let dma = if input_len & 8 != 0 { DmaPolicy::parse_mode("noncoherent").unwrap_or_default() } else { DmaPolicy::default() };
+    let a = analyze_with_policy(&t, cfg, &dma, 1, |_| {});
     let hazards = a.log.hazards();
     let _ = report::text::render(hazards);
     let _ = report::json::render(hazards);
@@ -97,7 +98,7 @@ fn check_trace(bytes: Vec<u8>, input_len: usize) {
     // report must be identical, otherwise the same (class, observer, cause) keys with the same counts.
     // (On a quarter of the inputs: starting threads is most of an execution's time.)
     if input_len % 4 == 0 {
-        compare_with_two_threads(&t, cfg, &a);
+        compare_with_two_threads(&t, cfg, &dma, &a);
     }
     // The event iterator stops where the analysis did.
     let mut ev = t.events();
@@ -105,10 +106,11 @@ fn check_trace(bytes: Vec<u8>, input_len: usize) {
     assert_eq!(ev.error().or(t.damage.as_ref()), a.damage.as_ref(), "events() and analyze() disagree on damage");
 }
 
-fn compare_with_two_threads(t: &TraceFile, cfg: ModelConfig, a: &crate::analysis::Analysis) {
+fn compare_with_two_threads(t: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, a: &crate::analysis::Analysis) {
     let hazards = a.log.hazards();
     let json = report::json::render(hazards);
-    let two = analyze_with_threads(t, cfg, 2, |_| {});
+    let two = analyze_with_policy(t, cfg, dma, 2, |_| {});
+    assert_eq!(two.devices, a.devices, "2-thread analysis sees other devices");
     assert_eq!(two.damage, a.damage, "2-thread analysis sees other damage");
     let mut ev = t.events();
     let mut last = None;

@@ -187,3 +187,45 @@ fn an_mte_tag_check_fault_is_taken_bare_and_under_tracing() {
         None => eprintln!("note: no libmem.so next to {} (not a scripts/setup-qemu build): that leg is skipped", env.qemu.display()),
     }
 }
+
+/// Every byte fw_cfg moves is one DMA record's: the 16-byte descriptor it reads, the 4-byte signature
+/// and the 60 zero bytes that fill the rest of the 64-byte buffer, and the 4-byte status it writes back,
+/// each at its own address, on the vCPU's thread (the transfer runs inside the kick) and nothing else.
+#[test]
+fn fw_cfg_dma_is_captured_byte_for_byte() {
+    use cohtrace_analyzer::event::DmaPath;
+    let Some(env) = support::env() else { return };
+    let dir = support::tempdir("fwcfg");
+    let name = "27-fwcfg-desc-fixed";
+    let syms = support::symbols(&env.guests.join(format!("{name}.elf")));
+    let trace = dir.join("fwcfg.ctrace");
+    let run = support::run_variant(&env, name, &format!(",out={}", trace.display()));
+    assert_eq!(run.status, Some(0), "{}{}", run.stdout, run.stderr);
+    let t = TraceFile::open(&trace).unwrap();
+    assert!(!t.has_device_stream(), "fw_cfg's DMA runs on the vCPU's thread, not in the device stream");
+    let mut names = HashMap::new();
+    let mut transfers = Vec::new();
+    for ev in t.events() {
+        match ev {
+            Event::DeviceName(n) => names.entry(n.id).or_insert_with(String::new).push_str(
+                std::str::from_utf8(&n.bytes).unwrap().trim_end_matches('\0'),
+            ),
+            Event::Dma(d) => transfers.push((d.device, d.write, d.pa, d.len, d.path)),
+            _ => {}
+        }
+    }
+    let desc = support::resolve(&syms, "dma_desc");
+    let buf = support::resolve(&syms, "dma_buf");
+    let id = transfers.first().map(|t| t.0).expect("no DMA recorded");
+    assert_eq!(names.get(&id).map(String::as_str), Some("fw_cfg_mem@9020000"), "{names:?}");
+    assert_eq!(
+        transfers,
+        vec![
+            (id, false, desc, 16, DmaPath::Rw),
+            (id, true, buf, 4, DmaPath::Rw),
+            (id, true, buf + 4, 60, DmaPath::Rw),
+            (id, true, desc, 4, DmaPath::Rw),
+        ],
+        "fw_cfg's transfers"
+    );
+}

@@ -113,3 +113,57 @@ fn bad_plugin_options_stop_qemu_at_start_naming_the_option() {
     assert_ne!(run.status, Some(0));
     assert!(run.stderr.contains("'out'"), "{}", run.stderr);
 }
+
+/// A trace with a device: vCPU 0 writes a buffer through its Write-Back mapping and never cleans it; the
+/// device stream's virtio-blk reads it. Written with the library (no QEMU needed).
+fn dma_trace(path: &Path) {
+    use cohtrace_analyzer::event::{Access, AccessKind, Dma, DmaPath, Event};
+    use cohtrace_analyzer::memtype::MemType;
+    use cohtrace_analyzer::trace::codes::DEVICE_STREAM;
+    use cohtrace_analyzer::trace::{Geometry, Header, Record, TraceWriter};
+    let mut w = TraceWriter::new(Vec::new(), &Header::new(Geometry::default(), vec![])).unwrap();
+    let st = Event::Access(Access { vcpu: 0, pc: 0x4010_0000, va: 0x4020_0000, pa: 0x4020_0000, size: 8, kind: AccessKind::Store, mem: MemType::NORMAL_WB, mmio: false });
+    w.write_chunk(0, 0, &Record::from_event(&st, 1)).unwrap();
+    let mut dev = Record::device_name_parts(3, "virtio-blk@a003e00");
+    dev.extend(Record::from_event(&Event::Dma(Dma { device: 3, pa: 0x4020_0000, len: 512, write: false, path: DmaPath::Map }), 0));
+    w.write_chunk(DEVICE_STREAM, 1, &dev).unwrap();
+    std::fs::write(path, w.finish(0).unwrap().0).unwrap();
+}
+
+#[test]
+fn analyze_judges_devices_as_told_and_refuses_a_device_the_trace_never_saw() {
+    let dir = support::tempdir("cli-dma");
+    let t = dir.join("dma.ctrace");
+    dma_trace(&t);
+    let t = t.to_str().unwrap();
+    // Coherent by default: the device snoops the dirty line.
+    assert_eq!(cohtrace(&["analyze", t]).status.code(), Some(0));
+    for args in [&["--dma", "noncoherent"][..], &["--dma-noncoherent", "virtio-blk@a003e00"]] {
+        let out = cohtrace(&[&["analyze", t, "--format", "json"][..], args].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let h = &v[0];
+        assert_eq!(h["class"], "dirty-bypass");
+        assert_eq!(h["observer"]["kind"], "dma-read");
+        assert_eq!(h["observer"]["access"], "DMA read of 512 bytes by virtio-blk@a003e00");
+        assert_eq!(h["observer"]["dma"]["device"], "virtio-blk@a003e00");
+        assert_eq!(h["observer"]["dma"]["path"], "map");
+        assert_eq!(h["observer"]["dma"]["coherent"], false);
+        assert!(h["observer"]["pc"].is_null() && h["observer"]["vcpu"].is_null());
+        assert!(h["cause"].get("dma").is_none());
+        assert!(h["missing"].as_str().unwrap().contains("dma_sync_*_for_device"));
+    }
+    let out = cohtrace(&["analyze", t, "--dma", "noncoherent"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("observer  DMA read of 512 bytes by virtio-blk@a003e00 (map path)"));
+    let out = cohtrace(&["analyze", t, "--dma-noncoherent", "virtio-blk"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no report for a refused run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--dma-noncoherent virtio-blk: no such device") && err.contains("the devices it shows: virtio-blk@a003e00"), "{err}");
+    assert_eq!(cohtrace(&["analyze", t, "--dma", "sometimes"]).status.code(), Some(2));
+    let out = cohtrace(&["stats", t]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("vcpus       [0]") && s.contains("device stream yes") && s.contains("virtio-blk@a003e00"), "{s}");
+    let out = cohtrace(&["dump", t]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dev3 dma-read  pa=0x40200000 len=512 path=map"));
+}

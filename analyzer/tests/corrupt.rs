@@ -64,6 +64,7 @@ fn the_corpus_has_every_kind_of_damage() {
         "payload-does-not-decode",
         "unknown-chunk-kind",
         "malformed-walk-record",
+        "malformed-dma-record",
     ] {
         assert!(have.iter().any(|h| h == name), "traces/corrupt/{name}.expected is missing");
         assert!(dir().join(format!("{name}.ctrace")).is_file(), "traces/corrupt/{name}.ctrace is missing");

@@ -3,7 +3,7 @@
 //! One file per callback kind: `lifecycle` (install, vCPU start/idle, exit), `translate` (translation
 //! time: decode, register, record fetches), `access` (the per-access hot path, atomics), `sysinsn` (MSR,
 //! maintenance, markers, context synchronization), `walk` (the MMU's table walks, qemu-patches/0003),
-//! `bulk` (MOPS steps and DC ZVA blocks, qemu-patches/0004); `state` holds the shared state, the panic
+//! `bulk` (MOPS steps and DC ZVA blocks, qemu-patches/0004), `dma` (device DMA, qemu-patches/0007); `state` holds the shared state, the panic
 //! guard and the push/flush every callback uses; `sink` is the writer thread. No callback lets a panic
 //! unwind into QEMU.
 
@@ -19,6 +19,7 @@ mod sysinsn;
 mod translate;
 mod vcpu;
 mod bulk;
+mod dma;
 mod walk;
 
 use qemu_plugin_sys::{qemu_info_t, qemu_plugin_id_t};

@@ -48,6 +48,7 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         next_insn: AtomicU32::new(1),
         sink,
         regs: OnceLock::new(),
+        devices: Mutex::new(Default::default()),
     };
     PLUGIN.set(plugin).map_err(|_| "installed twice".to_string())?;
     register_barrier();
@@ -66,6 +67,8 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
     if let Some(p) = PLUGIN.get() {
         // SAFETY: as above (qemu-patches/0004).
         unsafe { (p.ext.register_bulk)(Some(crate::bulk::on_bulk)) };
+        // SAFETY: as above (qemu-patches/0007).
+        unsafe { (p.ext.register_dma)(Some(crate::dma::on_dma)) };
     }
     Ok(())
 }
@@ -166,8 +169,9 @@ fn finish() {
         // SAFETY: as at install; no more walk reports after this.
         unsafe { register(None) };
     }
-    // SAFETY: as at install; no more bulk reports after this.
+    // SAFETY: as at install; no more bulk or DMA reports after this.
     unsafe { (p.ext.register_bulk)(None) };
+    unsafe { (p.ext.register_dma)(None) };
     if !quiesce(p) {
         eprintln!("cohtrace: a vCPU did not leave its callback within 2 s; its last records may be cut");
     }
@@ -180,6 +184,7 @@ fn finish() {
             p.flush(v);
         }
     }
+    crate::dma::flush_devices(p);
     if p.opts.tlb == TlbMode::Verify {
         eprintln!("cohtrace: tlb=verify: {mismatches} translation cache mismatches");
     }

@@ -43,6 +43,10 @@ pub struct Options {
     pub tlb: TlbMode,
     /// Record the MMU's table walks (qemu-patches/0003).
     pub walks: bool,
+    /// The online model's judgement of devices (`cohtrace analyze --dma`): every device non-coherent.
+    pub dma_noncoherent_all: bool,
+    /// Devices the online model judges non-coherent (`--dma-noncoherent NAME`).
+    pub dma_noncoherent: Vec<String>,
 }
 
 impl Default for Options {
@@ -58,13 +62,16 @@ impl Default for Options {
             report: None,
             tlb: TlbMode::On,
             walks: true,
+            dma_noncoherent_all: false,
+            dma_noncoherent: Vec::new(),
         }
     }
 }
 
 pub const HELP: &str = "options: out=PATH|none model=off|online mode=speculative|precise \
 on_hazard=log|abort|exit exit_code=N line=BYTES filter=START-END (repeatable) \
-buffer=RECORDS report=PATH tlb=on|off|verify walks=on|off";
+buffer=RECORDS report=PATH tlb=on|off|verify walks=on|off dma=coherent|noncoherent \
+dma_noncoherent=DEVICE (repeatable)";
 
 fn parse_u64(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -148,6 +155,19 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Str
                     _ => return Err(bad("on or off")),
                 }
             }
+            "dma" => {
+                o.dma_noncoherent_all = match value {
+                    "coherent" => false,
+                    "noncoherent" => true,
+                    _ => return Err(bad("coherent or noncoherent")),
+                }
+            }
+            "dma_noncoherent" => {
+                if value.is_empty() {
+                    return Err(bad("a device name, as `cohtrace stats` lists them"));
+                }
+                o.dma_noncoherent.push(value.to_string());
+            }
             _ => return Err(format!("unknown option '{key}' ({HELP})")),
         }
     }
@@ -157,6 +177,12 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Str
         (Some(h), None) => h,
         (None, None) => OnHazard::Log,
     };
+    if (o.dma_noncoherent_all || !o.dma_noncoherent.is_empty()) && o.model != ModelMode::Online {
+        let key = if o.dma_noncoherent_all { "dma" } else { "dma_noncoherent" };
+        return Err(format!(
+            "option '{key}' needs model=online (a trace records every device; judge it with `cohtrace analyze --dma`)"
+        ));
+    }
     if o.on_hazard != OnHazard::Log && o.model != ModelMode::Online {
         return Err("option 'on_hazard' needs model=online (hazards are only judged online)".into());
     }
@@ -180,6 +206,8 @@ mod tests {
         assert_eq!(o.line, 128);
         assert!(parse(["out=none"]).unwrap().out.is_none());
         assert!(o.walks && !parse(["walks=off"]).unwrap().walks);
+        let o = parse(["model=online", "dma=noncoherent", "dma_noncoherent=a@1", "dma_noncoherent=b@2"]).unwrap();
+        assert!(o.dma_noncoherent_all && o.dma_noncoherent == ["a@1", "b@2"]);
     }
 
     #[test]
@@ -195,6 +223,10 @@ mod tests {
             (vec!["buffer=1"], "buffer"),
             (vec!["walks=maybe"], "walks"),
             (vec!["zva=512"], "zva"),
+            (vec!["model=online", "dma=sometimes"], "dma"),
+            (vec!["dma=noncoherent"], "dma"),
+            (vec!["model=online", "dma_noncoherent="], "dma_noncoherent"),
+            (vec!["dma_noncoherent=virtio-blk@a003e00"], "dma_noncoherent"),
         ] {
             let e = parse(args.iter().copied()).unwrap_err();
             assert!(e.contains(&format!("'{key}'")), "{e}");

@@ -19,6 +19,8 @@ pub type WalkCb = unsafe extern "C" fn(c_uint, *const crate::qemu_abi::ArmWalk);
 pub type RegisterWalkFn = unsafe extern "C" fn(Option<WalkCb>);
 pub type BulkCb = unsafe extern "C" fn(c_uint, *const crate::qemu_abi::ArmBulk);
 pub type RegisterBulkFn = unsafe extern "C" fn(Option<BulkCb>);
+pub type DmaCb = unsafe extern "C" fn(c_uint, *const crate::qemu_abi::DmaReport);
+pub type RegisterDmaFn = unsafe extern "C" fn(Option<DmaCb>);
 
 /// The functions qemu-patches/0002 adds.
 #[derive(Clone, Copy)]
@@ -31,6 +33,8 @@ pub struct Extension {
     pub register_walk: Option<RegisterWalkFn>,
     /// qemu-patches/0004: ranges helpers access through host pointers (MOPS, DC ZVA).
     pub register_bulk: RegisterBulkFn,
+    /// qemu-patches/0007: device DMA to guest RAM.
+    pub register_dma: RegisterDmaFn,
 }
 
 fn lookup(name: &CStr) -> *mut c_void {
@@ -56,7 +60,13 @@ impl Extension {
                         SET*/CPY* and DC ZVA write memory unseen. Rebuild QEMU with scripts/setup-qemu."
                 .into());
         }
-        // SAFETY: the symbols come from qemu-patches/0002 and 0003 with exactly these signatures.
+        let dma = lookup(c"qemu_plugin_register_dma_cb");
+        if dma.is_null() {
+            return Err("this QEMU lacks qemu_plugin_register_dma_cb (qemu-patches/0007): without it device DMA \
+                        to guest RAM is unseen. Rebuild QEMU with scripts/setup-qemu."
+                .into());
+        }
+        // SAFETY: the symbols come from qemu-patches/0002, 0003, 0004 and 0007 with exactly these signatures.
         unsafe {
             Ok(Extension {
                 arm_attrs: std::mem::transmute::<*mut c_void, ArmAttrsFn>(attrs),
@@ -64,6 +74,7 @@ impl Extension {
                 mem_lookup: std::mem::transmute::<*mut c_void, LookupFn>(mem_lookup),
                 register_walk: (!walk.is_null()).then(|| std::mem::transmute::<*mut c_void, RegisterWalkFn>(walk)),
                 register_bulk: std::mem::transmute::<*mut c_void, RegisterBulkFn>(bulk),
+                register_dma: std::mem::transmute::<*mut c_void, RegisterDmaFn>(dma),
             })
         }
     }

@@ -147,3 +147,20 @@ mod tests {
         assert_eq!(regime_of_mmu_idx(17), None);
     }
 }
+
+/// A device model's read or write of guest RAM (qemu-patches/0007, `struct qemu_plugin_dma`; the layout must
+/// match it field for field).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DmaReport {
+    /// First address in the device's address space (the guest PA without an IOMMU).
+    pub addr: u64,
+    pub len: u64,
+    /// The device's name, valid for the whole run ("virtio-blk@a003e00").
+    pub device: *const std::ffi::c_char,
+    pub device_id: u32,
+    /// The device wrote guest memory (else it read).
+    pub is_write: u8,
+    /// QEMU_PLUGIN_DMA_PATH_*: the same codes as `DmaPath`.
+    pub path: u8,
+}

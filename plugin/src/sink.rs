@@ -3,11 +3,11 @@
 
 use crate::options::{OnHazard, Options};
 use cohtrace_analyzer::event::{Event, MarkerKind};
-use cohtrace_analyzer::model::{Model, ModelConfig};
+use cohtrace_analyzer::model::{DmaPolicy, Model, ModelConfig};
 use cohtrace_analyzer::report;
 use cohtrace_analyzer::replay::{Fed, feed_record};
-use cohtrace_analyzer::trace::merge::{Heads, Merge};
-use cohtrace_analyzer::trace::codes::ZVA_SIZE_IN_RECORDS;
+use cohtrace_analyzer::trace::merge::{Heads, Merge, stream_index, stream_vcpu};
+use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, ZVA_SIZE_IN_RECORDS};
 use cohtrace_analyzer::trace::record::marker_args;
 use cohtrace_analyzer::trace::{Geometry, Header, Record, RecordKind, TraceWriter};
 use crossbeam_channel::{Receiver, Sender};
@@ -37,16 +37,16 @@ pub struct Summary {
     pub error: Option<String>,
 }
 
-/// The online model with a merge of per-vCPU streams. With several vCPUs, records are replayed in global
-/// sequence order up to the watermark the capture hands in (every record older than it has arrived). Sync
-/// and the end of the run replay everything queued.
+/// The online model with a merge of the per-vCPU streams and the device stream (DMA off the vCPU threads
+/// can come at any time, even with one vCPU). Records are replayed in global sequence order up to the
+/// watermark the capture hands in (every record older than it has arrived). Sync and the end of the run
+/// replay everything queued.
 struct Online {
     model: Model,
     geometry: Geometry,
     queues: Queues,
     merge: Merge,
     watermark: fn() -> u64,
-    multi: bool,
     on_hazard: OnHazard,
     /// Hazards of the model's current log already printed.
     reported: usize,
@@ -57,7 +57,9 @@ struct Online {
     report_path: Option<std::path::PathBuf>,
 }
 
-/// One queue of (sequence number, record) per vCPU, waiting for the merge.
+/// Queues of (sequence number, record) waiting for the merge: the device stream's first (the merge breaks
+/// ties to the lower index, and a device record sorts before a vCPU record with its number), then one per
+/// vCPU.
 struct Queues(Vec<VecDeque<(u64, Record)>>);
 
 impl Heads for Queues {
@@ -71,24 +73,14 @@ impl Heads for Queues {
 }
 
 impl Online {
-    /// Replays a chunk: straight through with one vCPU (records arrive in global order), through the
-    /// merge with several.
+    /// Replays a chunk's records through the merge, as far as the watermark allows.
     fn consume(&mut self, c: &Chunk) {
-        if self.multi {
-            self.push(c);
-            self.drain(false);
-            return;
-        }
-        let recs = &c.buf[..c.len];
-        for (i, r) in recs.iter().enumerate() {
-            let case = self.case_before(r);
-            let fed = feed_record(&mut self.model, self.geometry, c.vcpu, c.base_seq + r.seq as u64, r, &recs[i + 1..]);
-            self.after(fed, case);
-        }
+        self.push(c);
+        self.drain(false);
     }
 
     fn push(&mut self, c: &Chunk) {
-        let v = c.vcpu as usize;
+        let v = stream_index(c.vcpu);
         let q = &mut self.queues.0;
         if q.len() <= v {
             q.resize_with(v + 1, VecDeque::new);
@@ -111,7 +103,7 @@ impl Online {
                 ([Record::default(); 3], 0)
             };
             let case = self.case_before(&r);
-            let fed = feed_record(&mut self.model, self.geometry, i as u16, seq, &r, &args[..n]);
+            let fed = feed_record(&mut self.model, self.geometry, stream_vcpu(i), seq, &r, &args[..n]);
             self.after(fed, case);
         }
     }
@@ -239,12 +231,14 @@ pub fn start(opts: &Options, vcpus: u32, watermark: fn() -> u64) -> Result<Sink,
         None => None,
     };
     let online = (opts.model == crate::options::ModelMode::Online).then(|| Online {
-        model: Model::new(ModelConfig { mode: opts.mode, line_size: opts.line, ..Default::default() }),
+        model: Model::with_dma(
+            ModelConfig { mode: opts.mode, line_size: opts.line, ..Default::default() },
+            DmaPolicy { noncoherent_all: opts.dma_noncoherent_all, noncoherent: opts.dma_noncoherent.clone() },
+        ),
         geometry: Geometry { line_size: opts.line, zva_size: ZVA_SIZE_IN_RECORDS },
         queues: Queues(Vec::new()),
         merge: Merge::new(0),
         watermark,
-        multi: vcpus > 1,
         on_hazard: opts.on_hazard,
         reported: 0,
         all: report::HazardLog::default(),
@@ -278,7 +272,10 @@ fn run(rx: Receiver<Msg>, free: Sender<Box<[Record]>>, mut writer: Option<TraceW
                 if let Some(o) = online.as_mut() {
                     o.consume(&c);
                 }
-                let _ = free.try_send(c.buf);
+                // Device-stream buffers are small and sized to their records: only vCPU buffers are reused.
+                if c.vcpu != DEVICE_STREAM {
+                    let _ = free.try_send(c.buf);
+                }
             }
             Msg::Sync(reply) => {
                 if let Some(o) = online.as_mut() {
@@ -292,6 +289,17 @@ fn run(rx: Receiver<Msg>, free: Sender<Box<[Record]>>, mut writer: Option<TraceW
                     o.drain(true);
                     o.report_new("end of run");
                     o.write_report();
+                    let devices = o.model.devices();
+                    let unknown = o.model.dma_policy().unknown_names(&devices);
+                    if !unknown.is_empty() {
+                        let seen: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+                        let msg = format!(
+                            "option 'dma_noncoherent': no device {} did DMA in this run (devices seen: {})",
+                            unknown.join(", "),
+                            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                        );
+                        eprintln!("cohtrace: {msg}");
+                    }
                 }
                 if let Some(w) = writer.take() {
                     summary.bytes = w.bytes_written();

@@ -25,6 +25,9 @@ pub struct InsnInfo {
 pub struct VcpuCell {
     state: UnsafeCell<Vcpu>,
     busy: AtomicBool,
+    /// With one vCPU: the sequence number its next record takes, for device records from other threads
+    /// (`dma::device_seq`). A plain store by the vCPU's thread, a load by the others.
+    pub next_seq: AtomicU64,
 }
 
 // SAFETY: a vCPU's state is touched only by the thread running that vCPU, inside `Plugin::enter`, and by
@@ -33,7 +36,7 @@ unsafe impl Sync for VcpuCell {}
 
 impl VcpuCell {
     pub fn new(v: Vcpu) -> VcpuCell {
-        VcpuCell { state: UnsafeCell::new(v), busy: AtomicBool::new(false) }
+        VcpuCell { state: UnsafeCell::new(v), busy: AtomicBool::new(false), next_seq: AtomicU64::new(0) }
     }
 
     pub fn busy(&self) -> bool {
@@ -62,6 +65,8 @@ pub struct Plugin {
     pub next_insn: AtomicU32,
     pub sink: Sink,
     pub regs: OnceLock<Result<RegHandles, String>>,
+    /// DMA off the vCPU threads (`dma`): the device stream and the devices named so far.
+    pub devices: Mutex<crate::dma::DeviceStream>,
 }
 
 pub static PLUGIN: OnceLock<Plugin> = OnceLock::new();
@@ -110,9 +115,16 @@ pub fn plugin() -> Option<&'static Plugin> {
 }
 
 /// Every record older than this has reached the writer (the online model's merge watermark): vCPUs flush
-/// when their oldest record is MAX_LAG behind the global counter, and when they go idle.
+/// when their oldest record is MAX_LAG behind the global counter, and when they go idle; a single vCPU's
+/// buffer holds at most `buffer` records; the device stream hands over each transfer at once online.
 pub fn watermark() -> u64 {
-    SEQ.load(Ordering::Relaxed).saturating_sub(2 * MAX_LAG)
+    match plugin() {
+        Some(p) if !p.multi => {
+            let now = p.vcpus.first().map(|c| c.next_seq.load(Ordering::Relaxed)).unwrap_or(0);
+            now.saturating_sub(2 * MAX_LAG.max(p.opts.buffer as u64))
+        }
+        _ => SEQ.load(Ordering::Relaxed).saturating_sub(2 * MAX_LAG),
+    }
 }
 
 impl Plugin {
@@ -164,6 +176,8 @@ impl Plugin {
             }
             r.seq = (v.local_seq - v.base_seq) as u32;
             v.local_seq += 1;
+            // SAFETY: index < vcpus.len() (the vCPU was entered by it); one plain store on x86.
+            unsafe { self.vcpus.get_unchecked(v.index as usize) }.next_seq.store(v.local_seq, Ordering::Relaxed);
         }
         // SAFETY: len < buf.len() is an invariant: flush() runs as soon as the buffer fills.
         unsafe { *v.buf.get_unchecked_mut(v.len) = r };

@@ -212,6 +212,11 @@ def cases(t):
     yield payload_case("malformed-walk-record", f"chunk {K}'s payload is a table-walk record cut short inside "
                        "its own length", b"\x09\x01\x02\x84\x00", "malformed extension record of kind 1 at byte 0",
                        records=1)
+    # A device-transfer extension record (tag 9, kind 4, 4 bytes: info, pa delta, device, length) whose path
+    # code is 5 of the four there are: refused, not skipped.
+    yield payload_case("malformed-dma-record", f"chunk {K}'s payload is a DMA record with an unknown path code",
+                       b"\x09\x04\x04\x85\x00\x01\x40", "malformed extension record of kind 4 at byte 0",
+                       records=1)
     recs = struct.unpack_from("<I", raw, 12)[0]
     c = refield(raw, records=recs + 5)
     yield ("fewer-records-than-header", f"chunk {K}'s header claims 5 records more than its payload holds, checksum "

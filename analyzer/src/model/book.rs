@@ -1,9 +1,11 @@
 //! The model's bookkeeping, apart from the rules: the page table holding each page's line indices and its
 //! speculative-mode evidence (with caches in front: consecutive accesses mostly hit the same line and a
-//! few pages), interned regimes and writer sites, per-vCPU state, and what the trace said about the CPU.
+//! few pages), interned regimes and writer sites, per-vCPU state, the devices and their names, and what
+//! the trace said about the CPU.
 
+use super::config::{DeviceStats, DmaPolicy};
 use super::line::{Line, Site, Writer, WriterRef};
-use crate::event::CacheOp;
+use crate::event::{CacheOp, DEVICE_NAME_PART_LEN, DeviceName, Dma};
 use crate::regime::Regime;
 use hashbrown::HashMap;
 
@@ -131,8 +133,84 @@ impl Sites {
     }
 }
 
+/// The longest device name (four DeviceName parts).
+const DEVICE_NAME_MAX: usize = 4 * DEVICE_NAME_PART_LEN;
+
+struct Device {
+    stats: DeviceStats,
+    /// The name's bytes as its parts arrived (NUL padded).
+    name: [u8; DEVICE_NAME_MAX],
+}
+
+/// The devices a trace showed, by id in order of first appearance: their names (assembled from
+/// DeviceName parts), whether the policy makes them coherent, and what they transferred.
+#[derive(Default)]
+pub struct Devices {
+    list: Vec<Device>,
+    ids: HashMap<u32, usize>,
+}
+
+impl Devices {
+    fn get(&mut self, id: u32, policy: &DmaPolicy) -> &mut Device {
+        let next = self.list.len();
+        let i = *self.ids.entry(id).or_insert(next);
+        if i == next {
+            let name = format!("device#{id}");
+            let coherent = policy.is_coherent(&name);
+            self.list.push(Device { stats: DeviceStats { id, name, coherent, ..Default::default() }, name: [0; DEVICE_NAME_MAX] });
+        }
+        &mut self.list[i]
+    }
+
+    /// A part of a device's name: part 0 starts it afresh (a device model may be named again).
+    pub fn name_part(&mut self, n: &DeviceName, policy: &DmaPolicy) {
+        let at = n.part as usize * DEVICE_NAME_PART_LEN;
+        if at >= DEVICE_NAME_MAX {
+            return;
+        }
+        let d = self.get(n.id, policy);
+        if n.part == 0 {
+            d.name = [0; DEVICE_NAME_MAX];
+        }
+        d.name[at..at + DEVICE_NAME_PART_LEN].copy_from_slice(&n.bytes);
+        let end = d.name.iter().position(|b| *b == 0).unwrap_or(DEVICE_NAME_MAX);
+        let name = String::from_utf8_lossy(&d.name[..end]).into_owned();
+        d.stats.name = if name.is_empty() { format!("device#{}", n.id) } else { name };
+        d.stats.coherent = policy.is_coherent(&d.stats.name);
+    }
+
+    /// Counts a transfer; whether its device snoops the PE caches.
+    pub fn transfer(&mut self, t: &Dma, policy: &DmaPolicy) -> bool {
+        let s = &mut self.get(t.device, policy).stats;
+        if t.write {
+            s.writes += 1;
+            s.write_bytes += t.len as u64;
+        } else {
+            s.reads += 1;
+            s.read_bytes += t.len as u64;
+        }
+        s.coherent
+    }
+
+    /// A new policy applies to every device from now on.
+    pub fn apply(&mut self, policy: &DmaPolicy) {
+        for d in &mut self.list {
+            d.stats.coherent = policy.is_coherent(&d.stats.name);
+        }
+    }
+
+    pub fn name(&self, id: u32) -> String {
+        self.ids.get(&id).map_or_else(|| format!("device#{id}"), |&i| self.list[i].stats.name.clone())
+    }
+
+    pub fn all(&self) -> Vec<DeviceStats> {
+        self.list.iter().map(|d| d.stats.clone()).collect()
+    }
+}
+
 pub struct Book {
     pub sites: Sites,
+    pub devices: Devices,
     line_shift: u32,
     page_ids: HashMap<u64, u32>,
     pages: Vec<Page>,
@@ -155,6 +233,7 @@ impl Book {
     pub fn new(line_shift: u32) -> Book {
         Book {
             sites: Sites::new(),
+            devices: Devices::default(),
             line_shift: line_shift.min(PAGE_SHIFT),
             page_ids: HashMap::new(),
             pages: Vec::new(),

@@ -1,6 +1,7 @@
 //! Per-line state and the state transitions of docs/model.md. Hazard judgement stays in `Model`.
 
-use crate::event::{AccessKind, BulkOp, CacheOp};
+use crate::event::{AccessKind, BulkOp, CacheOp, Dma, DmaPath, NO_VCPU};
+use crate::memtype::MemType;
 use crate::trace::record::{walk_info, walk_info_fields};
 use crate::report::SideAction;
 
@@ -29,11 +30,16 @@ pub fn action_code(a: SideAction) -> u16 {
         // The walk record's info byte carries exactly what a walk side needs.
         SideAction::Walk { stage, level, update, cause } => 0x800 | walk_info(stage, level, update, cause, 8) as u16,
         SideAction::Bulk { op, store } => 0x1000 | if store { 4 } else { 0 } | op.code() as u16,
+        // The device and the length do not fit: `WriterRef::dma` keeps them in the site's PC.
+        SideAction::Dma { write, path, .. } => 0x2000 | if write { 8 } else { 0 } | path.code() as u16,
     }
 }
 
+/// A side's action, from the code alone; a DMA side's device and length are in its PC (`WriterRef::action`).
 pub fn action_from_code(c: u16) -> SideAction {
-    if c & 0x1000 != 0 {
+    if c & 0x2000 != 0 {
+        SideAction::Dma { write: c & 8 != 0, len: 0, device: 0, path: DmaPath::from_code(c as u8 & 7).unwrap_or(DmaPath::Rw) }
+    } else if c & 0x1000 != 0 {
         SideAction::Bulk { op: BulkOp::from_code(c as u8).unwrap_or(BulkOp::Set), store: c & 4 != 0 }
     } else if c & 0x800 != 0 {
         let (stage, level, update, cause, _) = walk_info_fields(c as u8);
@@ -62,6 +68,21 @@ pub struct Site {
 }
 
 impl WriterRef {
+    /// A device transfer as a writer or observer: no vCPU, regime or PC. The site's PC holds the device
+    /// and the length (so a device's sites intern like an instruction's), the VA the bus address.
+    pub fn dma(seq: u64, d: &Dma, mem: MemType) -> WriterRef {
+        let action = action_code(SideAction::Dma { write: d.write, len: d.len, device: d.device, path: d.path });
+        WriterRef { pc: (d.device as u64) << 32 | d.len as u64, va: d.pa, seq, regime: 0, vcpu: NO_VCPU, mem: mem.to_bits(), action }
+    }
+
+    /// What this side did, in full.
+    pub fn action(&self) -> SideAction {
+        match action_from_code(self.action) {
+            SideAction::Dma { write, path, .. } => SideAction::Dma { write, path, len: self.pc as u32, device: (self.pc >> 32) as u32 },
+            a => a,
+        }
+    }
+
     #[inline(always)]
     pub fn site(&self) -> Site {
         Site { pc: self.pc, regime: self.regime, vcpu: self.vcpu, mem: self.mem, action: self.action }

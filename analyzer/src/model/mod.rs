@@ -8,7 +8,7 @@
 //! observer getting a version other than the newest, or a write whose data is certain to be lost.
 //!
 //! The rooms: `config` (what the model can be told), `book` (bookkeeping: line and page tables, regimes,
-//! per-vCPU state), `line` (one line's state and transitions), `rules` (R1-R13), `annotate` (turning a
+//! per-vCPU state), `line` (one line's state and transitions), `rules` (R1-R16), `annotate` (turning a
 //! rule's finding into a reported hazard: suppression, set/way reclassification, range names). This file
 //! is the public face and the dispatch from events to rules.
 
@@ -18,9 +18,10 @@ mod config;
 mod line;
 mod rules;
 
-pub use config::{Mode, ModelConfig, ModelStats, ResetState};
+pub use book::Devices;
+pub use config::{DeviceStats, DmaPolicy, Mode, ModelConfig, ModelStats, ResetState};
 
-use crate::event::{Access, AccessKind, Bulk, BulkOp, Event, Marker, MarkerKind, PendingType, SysReg, Walk};
+use crate::event::{Access, AccessKind, Bulk, BulkOp, Dma, Event, Marker, MarkerKind, PendingType, SysReg, Walk};
 use crate::memtype::{Cacheability, MemType};
 use crate::report::{Hazard, HazardLog, SideAction};
 use book::Book;
@@ -48,6 +49,14 @@ pub struct Model {
     pending_type: Option<PendingType>,
     /// Set while an access is judged under that other type: its hazards say why.
     judging_pending: Option<PendingType>,
+    /// Which devices snoop the PE caches (not in the `Copy` config: it holds names).
+    dma: DmaPolicy,
+    /// (sequence number, place among the transfers with that number) of the last transfer, and the place
+    /// of the event being judged (`u32::MAX` outside transfers: a vCPU's record comes after the device's
+    /// with its number), so that hazards found at one sequence number keep their replay order in a
+    /// sharded analysis's merge.
+    dma_last: (u64, u32),
+    found_tie: u32,
 }
 
 impl Model {
@@ -67,7 +76,33 @@ impl Model {
             stats: ModelStats::default(),
             shard_index: 0,
             shard_count: 1,
+            dma: DmaPolicy::default(),
+            dma_last: (u64::MAX, 0),
+            found_tie: u32::MAX,
         }
+    }
+
+    /// Which devices are coherent (default: all). Applies to every transfer from now on: set it before
+    /// feeding.
+    pub fn set_dma_policy(&mut self, policy: DmaPolicy) {
+        self.book.devices.apply(&policy);
+        self.dma = policy;
+    }
+
+    /// As `Model::new`, with a DMA policy.
+    pub fn with_dma(cfg: ModelConfig, policy: DmaPolicy) -> Model {
+        let mut m = Model::new(cfg);
+        m.set_dma_policy(policy);
+        m
+    }
+
+    pub fn dma_policy(&self) -> &DmaPolicy {
+        &self.dma
+    }
+
+    /// Every device the events named or showed transferring, in order of first appearance.
+    pub fn devices(&self) -> Vec<DeviceStats> {
+        self.book.devices.all()
     }
 
     /// A model for shard `index` of `count`: fed every event, it judges only its share of the lines.
@@ -106,9 +141,10 @@ impl Model {
         self.log.clear();
     }
 
-    /// Forgets everything: cache state, hazards, names.
+    /// Forgets everything: cache state, hazards, names (not the DMA policy).
     pub fn reset(&mut self) {
-        *self = Model::new(self.cfg);
+        let dma = std::mem::take(&mut self.dma);
+        *self = Model::with_dma(self.cfg, dma);
     }
 
     /// The test case the guest's last Begin marker opened, if it is still open.
@@ -215,6 +251,46 @@ impl Model {
         }
     }
 
+    /// A device's transfer (docs/model.md, "Device DMA"). A coherent device is one more observer in the
+    /// Inner Shareable domain: it snoops the PE caches, so its transfer is a Normal Write-Back access of
+    /// the range (R1/R3). A non-coherent one reads and writes at the PoC without snooping: a Non-cacheable
+    /// access of the range (R2/R5). Line by line, byte-exact, as `access_range`.
+    pub fn dma_at(&mut self, seq: u64, d: &Dma) {
+        self.seq = seq;
+        self.stats.dma += 1;
+        self.stats.dma_bytes += d.len as u64;
+        self.stats.events += 1;
+        let coherent = self.book.devices.transfer(d, &self.dma);
+        let mem = if coherent { MemType::NORMAL_WB } else { MemType::NORMAL_NC };
+        let w = WriterRef::dma(seq, d, mem);
+        let kind = if d.write { AccessKind::Store } else { AccessKind::Load };
+        let (last, place) = self.dma_last;
+        self.dma_last = (seq, if last == seq { place.saturating_add(1).min(u32::MAX - 1) } else { 0 });
+        self.found_tie = self.dma_last.1;
+        if coherent {
+            self.coherent_device_range(d.write, d.pa, d.len.max(1) as u64, &w);
+        } else {
+            // A non-coherent device reads and writes at PoC, exactly as a non-cacheable access (R2, R5).
+            self.access_range(kind, d.pa, d.len.max(1) as u64, &w, mem);
+        }
+        self.found_tie = u32::MAX;
+    }
+
+    /// A coherent device's transfer, line by line and byte-exact like `access_range`: R15 or R16.
+    fn coherent_device_range(&mut self, write: bool, pa: u64, len: u64, w: &WriterRef) {
+        for (line_pa, lo, hi) in line::line_spans(self.line_shift, pa, len) {
+            if !self.owns(line_pa) {
+                continue;
+            }
+            let mask = byte_mask(lo, hi, self.mask_granule);
+            if write {
+                self.r16_coherent_device_write(line_pa, w, mask);
+            } else {
+                self.r15_coherent_device_read(line_pa, w, mask);
+            }
+        }
+    }
+
     /// One line's share of an access: the rule for its direction and memory type.
     #[inline(always)]
     fn access_line(&mut self, kind: AccessKind, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
@@ -291,6 +367,9 @@ impl Model {
             Event::Walk(ref walk) => return self.walk_at(seq, walk),
             Event::Bulk(ref b) => return self.bulk_at(seq, b),
             Event::PendingType(t) => self.pending_type = Some(t),
+            Event::Dma(ref d) => return self.dma_at(seq, d),
+            // Every shard sees every name: reports name a device the same whichever shard finds it.
+            Event::DeviceName(ref n) => self.book.devices.name_part(n, &self.dma),
         }
         self.stats.events += 1;
     }

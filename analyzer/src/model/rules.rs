@@ -1,4 +1,4 @@
-//! The rules of docs/model.md, one function each, named after the rule (R1-R13). Each changes the line's
+//! The rules of docs/model.md, one function each, named after the rule (R1-R16). Each changes the line's
 //! state as the rule says and, where the rule finds a hazard, hands it to `annotate` with its missing
 //! maintenance. The dispatch to them is in `mod.rs` (accesses by direction and type, events) and in
 //! `maintenance` below.
@@ -112,6 +112,43 @@ impl Model {
                 "DC IVAC or DC CIVAC (to PoC) on the line before writing it through the cacheable mapping",
             );
         }
+    }
+
+    /// R15, a coherent device's read: it snoops the PE caches, so it gets a cached copy if there is one
+    /// (dirty data too: no dirty-bypass), else memory; it allocates nothing in the PE caches and says
+    /// nothing about how the CPUs map the page. A clean copy older than memory (left by a non-cacheable
+    /// CPU write) answers the snoop: a stale-read.
+    pub(super) fn r15_coherent_device_read(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
+        let line = self.book.line(line_pa);
+        let got = if line.pe.present() {
+            line.pe.ver
+        } else if line.beyond_pou.present() {
+            line.beyond_pou.ver
+        } else {
+            line.mem
+        };
+        if line.stale_in(got, mask) {
+            let cause = line.latest_by;
+            let cause = self.book.expand(cause);
+            self.hazard(
+                HazardClass::StaleRead,
+                line_pa,
+                w,
+                &cause,
+                "DC IVAC or DC CIVAC (to PoC) of the cacheable copy the non-cacheable write left stale, before the coherent device reads: it snoops the PE caches and finds that copy",
+            );
+        }
+    }
+
+    /// R16, a coherent device's write: the interconnect snoops first (a dirty copy is written back and
+    /// merged, so nothing is lost), the data lands at the Point of Coherency and every data copy above it
+    /// is invalidated (write-invalidate). The instruction cache is not snooped.
+    pub(super) fn r16_coherent_device_write(&mut self, line_pa: u64, w: &WriterRef, mask: u64) {
+        let writer = self.book.writer(w);
+        let line = self.book.line(line_pa);
+        line.clean_to_poc();
+        line.write_memory(writer, mask, false, false, None);
+        line.invalidate_data();
     }
 
     /// R4, Write-Through write: updates memory, and a PE cache copy only if a Write-Through access

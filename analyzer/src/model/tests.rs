@@ -511,3 +511,169 @@ fn an_access_before_its_type_change_is_synchronized_is_judged_under_both_types()
         assert_eq!(t.found(), vec![]);
     }
 }
+
+// Device DMA (docs/model.md, "Device DMA"): a non-coherent device is a Non-cacheable observer at PoC, a
+// coherent one a Write-Back observer that snoops.
+
+const BLK: u32 = 3;
+
+impl T {
+    fn with_dma(mode: Mode, policy: DmaPolicy) -> T {
+        let mut t = T::new(mode);
+        t.m.set_dma_policy(policy);
+        t.name(BLK, "virtio-blk@a003e00");
+        t
+    }
+    /// Both modes, every device non-coherent (`coherent` false) or coherent.
+    fn dma_both(coherent: bool) -> [T; 2] {
+        let p = if coherent { DmaPolicy::default() } else { DmaPolicy::parse_mode("noncoherent").unwrap() };
+        [T::with_dma(Mode::Speculative, p.clone()), T::with_dma(Mode::Precise, p)]
+    }
+    fn name(&mut self, id: u32, name: &str) -> &mut Self {
+        for r in crate::trace::Record::device_name_parts(id, name) {
+            self.m.feed(&crate::trace::record::record_to_event(&r, &[], 0, Default::default()).unwrap());
+        }
+        self
+    }
+    /// Device `BLK` moves the line (64 bytes).
+    fn dev(&mut self, write: bool) -> &mut Self {
+        self.dev_at(BLK, LINE, 64, write)
+    }
+    fn dev_at(&mut self, device: u32, pa: u64, len: u32, write: bool) -> &mut Self {
+        self.m.feed(&Event::Dma(crate::event::Dma { device, pa, len, write, path: crate::event::DmaPath::Map }));
+        self
+    }
+}
+
+#[test]
+fn a_noncoherent_device_reading_dirty_data_is_a_dirty_bypass_unless_cleaned_first() {
+    for mut t in T::dma_both(false) {
+        t.st(0x10, WB).dev(false);
+        assert_eq!(t.found(), vec![(DirtyBypass, 0, 0x10)]);
+        let h = &t.m.hazards()[0];
+        assert_eq!(h.observer.device.as_deref(), Some("virtio-blk@a003e00"));
+        assert!(matches!(h.observer.action, SideAction::Dma { write: false, len: 64, device: BLK, .. }));
+        assert_eq!(h.observer.describe(), "DMA read of 64 bytes by virtio-blk@a003e00");
+        assert!(h.missing.contains("DC CVAC") && h.missing.contains("dma_sync_*_for_device") && !h.missing.contains("  "), "{}", h.missing);
+    }
+    for mut t in T::dma_both(false) {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCvac).dev(false);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn a_cpu_reading_its_old_copy_after_a_noncoherent_device_write_is_a_stale_read_unless_invalidated() {
+    for mut t in T::dma_both(false) {
+        t.ld(0x10, WB).dev(true).ld(0x20, WB);
+        assert_eq!(t.found(), vec![(StaleRead, 0x20, 0)]);
+        let h = &t.m.hazards()[0];
+        assert_eq!(h.cause.device.as_deref(), Some("virtio-blk@a003e00"));
+        assert_eq!(h.cause.action.kind(), "dma-write");
+        assert!(h.missing.contains("DC IVAC/CIVAC") && h.missing.contains("dma_sync_*_for_cpu"), "{}", h.missing);
+    }
+    for op in [CacheOp::DcIvac, CacheOp::DcCivac] {
+        for mut t in T::dma_both(false) {
+            t.ld(0x10, WB).dev(true).dc(0x18, op).ld(0x20, WB);
+            assert_eq!(t.found(), vec![], "{op:?}");
+        }
+    }
+}
+
+#[test]
+fn a_noncoherent_device_writing_over_a_dirty_line_is_a_lost_write_unless_cleaned_and_invalidated() {
+    for mut t in T::dma_both(false) {
+        t.st(0x10, WB).dev(true);
+        assert_eq!(t.found(), vec![(LostWrite, 0, 0x10)]);
+        let h = &t.m.hazards()[0];
+        assert!(h.missing.contains("clean+invalidate") && h.missing.contains("before handing the buffer"), "{}", h.missing);
+    }
+    // Linux's pattern: DC CIVAC before the kick, DC IVAC after the transfer, then the read.
+    for mut t in T::dma_both(false) {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCivac).dev(true).dc(0x18, CacheOp::DcIvac).ld(0x20, WB);
+        assert_eq!(t.found(), vec![]);
+    }
+    // A CPU writing into its stale copy after the device's write clobbers the device's data (R3).
+    for mut t in T::dma_both(false) {
+        t.acc(0, 0x10, LINE + 8, Load, WB).dev(true).acc(0, 0x20, LINE, Store, WB);
+        assert_eq!(t.found(), vec![(LostWrite, 0, 0x20)]);
+        assert!(t.m.hazards()[0].missing.contains("before the CPU writes into it"), "{}", t.m.hazards()[0].missing);
+    }
+}
+
+#[test]
+fn a_coherent_device_snoops_and_needs_no_maintenance() {
+    for mut t in T::dma_both(true) {
+        t.st(0x10, WB).dev(false).ld(0x20, WB).dev(true).ld(0x30, WB).st(0x40, WB).dev(true).ld(0x50, WB);
+        assert_eq!(t.found(), vec![]);
+        assert!(t.m.devices()[0].coherent);
+    }
+}
+
+#[test]
+fn a_coherent_device_meets_non_cacheable_cpu_views_as_any_write_back_access() {
+    // The CPU writes non-cacheably over its own stale cached copy: the device's snoop can hit that copy.
+    for mut t in T::dma_both(true) {
+        t.ld(0x10, WB).st(0x20, NC).dev(false);
+        assert_eq!(t.found(), vec![(StaleRead, 0, 0x20)]);
+        assert!(t.m.hazards()[0].missing.contains("snoops the PE caches"), "{}", t.m.hazards()[0].missing);
+    }
+    // The device's write lands at PoC and invalidates the cached copies (write-invalidate): an NC read
+    // of it is current, and so is a cacheable one.
+    for mut t in T::dma_both(true) {
+        t.dev(true).ld(0x10, NC).ld(0x18, WB);
+        assert_eq!(t.found(), vec![]);
+    }
+    // Over a CPU's dirty copy the snoop merges first: nothing is lost, and a later DC IVAC (a driver
+    // that invalidates whatever the device did) discards nothing.
+    for mut t in T::dma_both(true) {
+        t.st(0x10, WB).dev(true).dc(0x14, CacheOp::DcIvac).ld(0x18, WB).ld(0x1c, NC);
+        assert_eq!(t.found(), vec![]);
+    }
+}
+
+#[test]
+fn devices_are_named_from_their_parts_and_chosen_by_name() {
+    let policy = DmaPolicy { noncoherent_all: false, noncoherent: vec!["virtio-net-pci@0000:00:02.0/virtio-backend".into(), "device#9".into()] };
+    let mut t = T::with_dma(Mode::Precise, policy);
+    t.name(5, "virtio-net-pci@0000:00:02.0/virtio-backend");
+    // Device 3 (virtio-blk) is coherent; 5 (by its 42-byte name) and 9 (never named) are not.
+    t.st(0x10, WB).dev_at(BLK, LINE, 8, false).dev_at(5, LINE, 8, false).dev_at(9, LINE, 8, false);
+    let found: Vec<Option<String>> = t.m.hazards().iter().map(|h| h.observer.device.clone()).collect();
+    assert_eq!(found, vec![Some("virtio-net-pci@0000:00:02.0/virtio-backend".into()), Some("device#9".into())]);
+    let d = t.m.devices();
+    let summary: Vec<(u32, &str, bool, u64)> = d.iter().map(|d| (d.id, d.name.as_str(), d.coherent, d.read_bytes)).collect();
+    assert_eq!(summary, vec![(3, "virtio-blk@a003e00", true, 8), (5, "virtio-net-pci@0000:00:02.0/virtio-backend", false, 8), (9, "device#9", false, 8)]);
+    // Naming again from part 0 replaces the name (and the policy applies to the new one).
+    t.name(9, "pl330");
+    assert_eq!(t.m.devices()[2].name, "pl330");
+    assert!(t.m.devices()[2].coherent);
+    assert_eq!(t.m.stats().dma, 3);
+    assert_eq!(t.m.stats().dma_bytes, 24);
+}
+
+#[test]
+fn a_transfer_is_judged_line_by_line_on_its_bytes_and_deduplicated_per_device() {
+    let mut t = T::with_dma(Mode::Precise, DmaPolicy::parse_mode("noncoherent").unwrap());
+    // Dirty words in two lines and a third line the transfer does not reach.
+    t.acc(0, 0x10, LINE + 56, Store, WB).acc(0, 0x14, LINE + 64, Store, WB).acc(0, 0x18, LINE + 192, Store, WB);
+    // Bytes 60..130: the first line's dirty word only partly (56..64 overlaps 60..64), the second's.
+    t.dev_at(BLK, LINE + 60, 70, false);
+    let lines: Vec<(u64, u64)> = t.m.hazards().iter().map(|h| (h.line_pa, h.cause.pc)).collect();
+    assert_eq!(lines, vec![(LINE, 0x10), (LINE + 64, 0x14)]);
+    // The same transfer by another device is another hazard; by the same device again, a repeat.
+    t.name(4, "virtio-gpu").dev_at(4, LINE + 60, 4, false).dev_at(BLK, LINE + 60, 4, false);
+    let found: Vec<(u64, Option<String>, u64)> =
+        t.m.hazards().iter().map(|h| (h.cause.pc, h.observer.device.clone(), h.count)).collect();
+    assert_eq!(found, vec![(0x10, Some("virtio-blk@a003e00".into()), 2), (0x14, Some("virtio-blk@a003e00".into()), 1), (0x10, Some("virtio-gpu".into()), 1)]);
+}
+
+#[test]
+fn reset_keeps_the_dma_policy() {
+    let mut t = T::with_dma(Mode::Precise, DmaPolicy::parse_mode("noncoherent").unwrap());
+    t.m.reset();
+    t.st(0x10, WB).dev(false);
+    assert_eq!(t.found(), vec![(DirtyBypass, 0, 0x10)]);
+    // Reset forgot the name.
+    assert_eq!(t.m.hazards()[0].observer.device.as_deref(), Some("device#3"));
+}

@@ -8,6 +8,33 @@ fn hex(v: u64) -> String {
 }
 
 fn side(s: &Side) -> Value {
+    if let SideAction::Dma { write, len, device, path } = s.action {
+        // The same keys as a PE's side (no vCPU, regime or PC: null), and a `dma` object (only here, so
+        // reports without devices keep their bytes).
+        return json!({
+            "vcpu": Value::Null,
+            "el": Value::Null,
+            "regime": Value::Null,
+            "vmid": Value::Null,
+            "asid": Value::Null,
+            "pc": Value::Null,
+            "va": Value::Null,
+            "mem_type": s.mem.to_string(),
+            "kind": s.action.kind(),
+            "access": s.describe(),
+            "walk": Value::Null,
+            "dma": {
+                "device": s.device,
+                "device_id": device,
+                "write": write,
+                "len": len,
+                "pa": hex(s.va),
+                "path": path.name(),
+                "coherent": s.mem.inner_cacheable(),
+            },
+            "symbol": Value::Null,
+        });
+    }
     json!({
         "vcpu": s.vcpu,
         "el": s.regime.el,
@@ -18,7 +45,7 @@ fn side(s: &Side) -> Value {
         "va": hex(s.va),
         "mem_type": s.mem.to_string(),
         "kind": s.action.kind(),
-        "access": s.action.describe(),
+        "access": s.describe(),
         "walk": match s.action {
             SideAction::Walk { stage, level, update, cause } =>
                 json!({ "stage": stage, "level": level, "update": update, "cause": cause.name() }),

@@ -4,7 +4,7 @@ pub mod json;
 pub mod sarif;
 pub mod text;
 
-use crate::event::{AccessKind, BulkOp, CacheOp, WalkCause};
+use crate::event::{AccessKind, BulkOp, CacheOp, DmaPath, NO_VCPU, WalkCause};
 use crate::regime::Regime;
 use crate::memtype::MemType;
 use hashbrown::HashMap;
@@ -68,10 +68,13 @@ pub enum SideAction {
     Walk { stage: u8, level: i8, update: bool, cause: WalkCause },
     /// A range one instruction step read or wrote as a whole (a MOPS SET/CPY step, a DC ZVA block).
     Bulk { op: BulkOp, store: bool },
+    /// A device's transfer of `len` bytes to (`write`) or from guest memory (`Side::device` names it).
+    Dma { write: bool, len: u32, device: u32, path: DmaPath },
 }
 
 impl SideAction {
-    /// The kind of side, for machine-readable reports: load, store, fetch, maintenance, walk, walk-update.
+    /// The kind of side, for machine-readable reports: load, store, fetch, maintenance, walk, walk-update,
+    /// dma-read, dma-write.
     pub fn kind(self) -> &'static str {
         match self {
             SideAction::Access { kind: AccessKind::Load, .. } => "load",
@@ -82,6 +85,8 @@ impl SideAction {
             SideAction::Walk { update: true, .. } => "walk-update",
             SideAction::Bulk { store: false, .. } => "load",
             SideAction::Bulk { store: true, .. } => "store",
+            SideAction::Dma { write: false, .. } => "dma-read",
+            SideAction::Dma { write: true, .. } => "dma-write",
         }
     }
 
@@ -101,6 +106,7 @@ impl SideAction {
             SideAction::Bulk { op: BulkOp::Copy, store: false } => "MOPS copy step (CPY*), its read of the source".to_string(),
             SideAction::Bulk { op: BulkOp::Copy, store: true } => "MOPS copy step (CPY*), its write of the destination".to_string(),
             SideAction::Bulk { op: BulkOp::Zero, .. } => "DC ZVA (zeroing of a DCZID_EL0 block)".to_string(),
+            SideAction::Dma { write, len, .. } => format!("DMA {} of {len} bytes", if write { "write" } else { "read" }),
         }
     }
 }
@@ -127,10 +133,37 @@ pub struct Side {
     pub seq: u64,
     /// Filled by symbolization.
     pub symbol: Option<String>,
+    /// A DMA side's device name (`device#<id>` when the trace never named it); `None` for a PE's side.
+    pub device: Option<String>,
 }
 
 impl Side {
+    /// What the side did, in words: `SideAction::describe`, and for DMA the device, e.g. "DMA write of
+    /// 512 bytes by virtio-blk@a003e00".
+    pub fn describe(&self) -> String {
+        match (self.action, &self.device) {
+            (SideAction::Dma { .. }, Some(d)) => format!("{} by {d}", self.action.describe()),
+            _ => self.action.describe(),
+        }
+    }
+
+    /// A device's side (no vCPU, regime or PC).
+    pub fn is_device(&self) -> bool {
+        matches!(self.action, SideAction::Dma { .. })
+    }
+
+    /// What a side counts as in deduplication: its PC, or for a device its id (a device has no PC).
+    pub fn site_key(&self) -> (u64, Option<u32>) {
+        match self.action {
+            SideAction::Dma { device, .. } => (0, Some(device)),
+            _ => (self.pc, None),
+        }
+    }
+
     pub fn regime_text(&self) -> String {
+        if self.is_device() || self.vcpu == NO_VCPU {
+            return "device (no PE)".to_string();
+        }
         let mut s = format!("EL{} ({} regime)", self.regime.el, self.regime.kind.name());
         if let Some(v) = self.regime.vmid {
             s.push_str(&format!(" VMID {v}"));
@@ -161,13 +194,24 @@ pub struct Hazard {
     pub test_case: Option<u64>,
     /// Position of the event at which the model found it (first occurrence).
     pub found_at: u64,
+    /// That event's place among the events with its sequence number: the device stream's transfers may
+    /// share one (0, 1, ...), and the vCPU record that took the number comes after them (`u32::MAX`).
+    pub found_tie: u32,
 }
 
-/// Hazards deduplicated by (class, observer PC, cause PC), in order of first occurrence.
+/// Deduplication key: (class, observer, cause), each side by `Side::site_key`.
+type HazardKey = (HazardClass, (u64, Option<u32>), (u64, Option<u32>));
+
+fn key_of(h: &Hazard) -> HazardKey {
+    (h.class, h.observer.site_key(), h.cause.site_key())
+}
+
+/// Hazards deduplicated by (class, observer PC, cause PC) (a device side counts as its device), in order
+/// of first occurrence.
 #[derive(Default, Clone, Debug)]
 pub struct HazardLog {
     hazards: Vec<Hazard>,
-    index: HashMap<(HazardClass, u64, u64), usize>,
+    index: HashMap<HazardKey, usize>,
     total: u64,
 }
 
@@ -175,7 +219,7 @@ impl HazardLog {
     /// Records an occurrence; returns true when it is a new (class, PC pair).
     pub fn record(&mut self, h: Hazard) -> bool {
         self.total += 1;
-        let key = (h.class, h.observer.pc, h.cause.pc);
+        let key = key_of(&h);
         if let Some(&i) = self.index.get(&key) {
             self.hazards[i].count += 1;
             false
@@ -222,10 +266,10 @@ impl HazardLog {
         let mut all: Vec<Hazard> = logs.into_iter().flat_map(|l| l.hazards).collect();
         // The order one model finds them in: by the event that revealed them, then by line (an access
         // spanning lines is judged line by line, upwards).
-        all.sort_by_key(|h| (h.found_at, h.line_pa, h.class, h.cause.seq));
+        all.sort_by_key(|h| (h.found_at, h.found_tie, h.line_pa, h.class, h.cause.seq));
         let mut out = HazardLog::default();
         for h in all {
-            let key = (h.class, h.observer.pc, h.cause.pc);
+            let key = key_of(&h);
             out.total += h.count;
             if let Some(&i) = out.index.get(&key) {
                 out.hazards[i].count += h.count;

@@ -5,10 +5,19 @@ use super::{Hazard, HazardClass, Side};
 use serde_json::{Value, json};
 
 fn location(s: &Side, id: u32, what: &str) -> Value {
+    if s.is_device() {
+        // No instruction to point at: a logical location named after the device.
+        let name = s.device.clone().unwrap_or_else(|| "device".to_string());
+        return json!({
+            "id": id,
+            "message": { "text": format!("{what}: {} at bus address {:#x} ({})", s.describe(), s.va, super::text::dma_view(s)) },
+            "logicalLocations": [ { "name": name, "kind": "device" } ]
+        });
+    }
     let name = s.symbol.clone().unwrap_or_else(|| format!("{:#x}", s.pc));
     json!({
         "id": id,
-        "message": { "text": format!("{what}: {} at pc {:#x} ({}, {})", s.action.describe(), s.pc, s.regime_text(), s.mem) },
+        "message": { "text": format!("{what}: {} at pc {:#x} ({}, {})", s.describe(), s.pc, s.regime_text(), s.mem) },
         "physicalLocation": { "address": { "absoluteAddress": s.pc, "kind": "instruction", "name": name } },
         "logicalLocations": [ { "name": name, "kind": "function" } ]
     })

@@ -1,19 +1,38 @@
 //! Sanitizer-style text report.
 
-use super::{Hazard, Side};
+use super::{Hazard, Side, SideAction};
 use std::fmt::Write;
 
 fn side_line(label: &str, s: &Side) -> String {
+    if let SideAction::Dma { path, .. } = s.action {
+        // A device has no PC, vCPU or regime: its path into memory and the bus address instead.
+        return format!(
+            "  {label:<9} {} ({} path)\n            device, bus address {:#x}, {}\n",
+            s.describe(),
+            path.name(),
+            s.va,
+            dma_view(s)
+        );
+    }
     let sym = s.symbol.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
     format!(
         "  {label:<9} {} at pc {:#x}{sym}\n            vCPU {}, {}, va {:#x}, memory type {}\n",
-        s.action.describe(),
+        s.describe(),
         s.pc,
         s.vcpu,
         s.regime_text(),
         s.va,
         s.mem
     )
+}
+
+/// How the model judged a device: as a Write-Back observer (it snoops) or at PoC like a Non-cacheable one.
+pub fn dma_view(s: &Side) -> String {
+    if s.mem.inner_cacheable() {
+        format!("coherent (snoops the PE caches: judged as memory type {})", s.mem)
+    } else {
+        format!("non-coherent (at PoC, no snoop: judged as memory type {})", s.mem)
+    }
 }
 
 pub fn render_one(h: &Hazard) -> String {

@@ -10,7 +10,7 @@ use super::PA_LIMIT;
 use super::codes::*;
 use super::record::Record;
 use super::varint::{self, Cursor, Truncated};
-use crate::event::BulkOp;
+use crate::event::{BulkOp, DmaPath};
 use hashbrown::HashMap;
 
 const NONE: u32 = u32::MAX;
@@ -49,6 +49,9 @@ struct Predictor {
     bulk_va: [u64; 2],
     bulk_pc: [u64; 2],
     bulk_mem: [u16; 2],
+    /// What DMA extension records code their address from: the end (pa + len) of the previous DMA
+    /// record, so a transfer split into consecutive records costs one byte of address each.
+    dma_next: u64,
 }
 
 impl Predictor {
@@ -69,6 +72,7 @@ impl Predictor {
         self.bulk_va = [0; 2];
         self.bulk_pc = [0; 2];
         self.bulk_mem = [0; 2];
+        self.dma_next = 0;
     }
 
     /// Defines a new chunk-local instruction, seeded from the stream's last access (temporal locality).
@@ -299,6 +303,36 @@ impl ChunkEncoder {
             put_extension(out, EXT_BULK, body);
             return;
         }
+        if kind == RecordKind::Dma {
+            // No instruction, no memory type: the address follows on from the previous transfer.
+            self.seq_tag(TAG_EXTENSION, seq, out);
+            let body = &mut self.scratch;
+            body.clear();
+            body.push(r.info);
+            let p = &mut self.pred;
+            let len = r.insn.max(1);
+            varint::put(body, varint::zigzag(r.a.wrapping_sub(p.dma_next) as i64));
+            varint::put(body, r.b as u32 as u64);
+            varint::put(body, len as u64);
+            p.dma_next = r.a.wrapping_add(len as u64);
+            put_extension(out, EXT_DMA, body);
+            return;
+        }
+        if kind == RecordKind::DeviceName {
+            self.seq_tag(TAG_EXTENSION, seq, out);
+            let body = &mut self.scratch;
+            body.clear();
+            varint::put(body, r.insn as u64);
+            body.push(r.info);
+            let mut bytes = [0u8; DEVICE_NAME_PART_BYTES];
+            for (i, w) in [r.a, r.b, r.pc].into_iter().enumerate() {
+                bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+            }
+            let used = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+            body.extend_from_slice(&bytes[..used]);
+            put_extension(out, EXT_DEVICE_NAME, body);
+            return;
+        }
         let prev_def_pc = self.pred.last_def_pc;
         let (local, new) = self.local(r);
         match kind {
@@ -375,7 +409,13 @@ impl ChunkEncoder {
                 varint::put(out, r.b);
                 varint::put(out, r.a);
             }
-            RecordKind::Regime | RecordKind::MarkerArg | RecordKind::Walk | RecordKind::Bulk | RecordKind::PendingType => {
+            RecordKind::Regime
+            | RecordKind::MarkerArg
+            | RecordKind::Walk
+            | RecordKind::Bulk
+            | RecordKind::PendingType
+            | RecordKind::Dma
+            | RecordKind::DeviceName => {
                 unreachable!("handled above")
             }
         }
@@ -485,6 +525,38 @@ impl<'a> ChunkDecoder<'a> {
             return Err(DecodeError::BadExtension { at, kind: EXT_PENDING_TYPE });
         }
         Ok(Record { a: pc, kind: RecordKind::PendingType as u8, info, mem: mem as u16, ..Default::default() })
+    }
+
+    /// The payload of a DMA extension record.
+    fn dma(&mut self, body: &mut Cursor<'_>, at: usize) -> Result<Record, DecodeError> {
+        let bad = |_: Truncated| DecodeError::BadExtension { at, kind: EXT_DMA };
+        let info = body.byte().map_err(bad)?;
+        let pa = self.pred.dma_next.wrapping_add(body.zigzag().map_err(bad)? as u64);
+        let device = body.varint().map_err(bad)?;
+        let len = body.varint().map_err(bad)?;
+        let known = DmaPath::from_code(info).is_some() && info & !(DMA_PATH_MASK | DMA_WRITE) == 0;
+        if !known || device > u32::MAX as u64 || len == 0 || len > u32::MAX as u64 || !body.is_empty() {
+            return Err(DecodeError::BadExtension { at, kind: EXT_DMA });
+        }
+        self.pred.dma_next = pa.wrapping_add(len);
+        Ok(Record { a: pa, b: device, insn: len as u32, kind: RecordKind::Dma as u8, info, ..Default::default() })
+    }
+
+    /// The payload of a device-name extension record.
+    fn device_name(&mut self, body: &mut Cursor<'_>, at: usize) -> Result<Record, DecodeError> {
+        let bad = |_: Truncated| DecodeError::BadExtension { at, kind: EXT_DEVICE_NAME };
+        let id = body.varint().map_err(bad)?;
+        let part = body.byte().map_err(bad)?;
+        let n = body.remaining();
+        if id > u32::MAX as u64 || part >= DEVICE_NAME_PARTS || n > DEVICE_NAME_PART_BYTES {
+            return Err(DecodeError::BadExtension { at, kind: EXT_DEVICE_NAME });
+        }
+        let mut bytes = [0u8; DEVICE_NAME_PART_BYTES];
+        for b in bytes.iter_mut().take(n) {
+            *b = body.byte().map_err(bad)?;
+        }
+        let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        Ok(Record { a: word(0), b: word(1), pc: word(2), insn: id as u32, kind: RecordKind::DeviceName as u8, info: part, ..Default::default() })
     }
 
     /// Decodes up to `limit` more records into `out` (appending): `Ok(true)` when the payload holds more,
@@ -655,6 +727,10 @@ impl<'a> ChunkDecoder<'a> {
                     r = self.bulk(&mut body, at)?;
                 } else if kind == EXT_PENDING_TYPE {
                     r = self.pending_type(&mut body, at)?;
+                } else if kind == EXT_DMA {
+                    r = self.dma(&mut body, at)?;
+                } else if kind == EXT_DEVICE_NAME {
+                    r = self.device_name(&mut body, at)?;
                 } else {
                     r.kind = RECORD_SKIPPED;
                 }
@@ -695,6 +771,7 @@ fn pa_out_of_range(r: &Record) -> bool {
         || r.kind == RecordKind::Fetch as u8
         || r.kind == RecordKind::Walk as u8
         || r.kind == RecordKind::Bulk as u8
+        || r.kind == RecordKind::Dma as u8
         || (r.kind == RecordKind::Maintenance as u8 && r.a != NO_PA);
     has_pa && r.a >= PA_LIMIT
 }
@@ -739,9 +816,9 @@ mod tests {
 
     fn same(a: &Record, b: &Record) -> bool {
         // Decoded records carry chunk-local instruction ids; everything else must match.
-        // (A bulk record's insn is its length.)
+        // (A bulk or DMA record's insn is its length, a device name's its device id.)
         a.a == b.a && a.b == b.b && a.pc == b.pc && a.kind == b.kind && a.info == b.info && a.mem == b.mem
-            && (a.kind != RecordKind::Bulk as u8 || a.insn == b.insn)
+            && (![RecordKind::Bulk as u8, RecordKind::Dma as u8, RecordKind::DeviceName as u8].contains(&a.kind) || a.insn == b.insn)
     }
 
     #[test]
@@ -815,6 +892,17 @@ mod tests {
                         }),
                         0,
                     ),
+                    Record::from_event(
+                        &Event::Dma(Dma {
+                            device: (x % 5) as u32,
+                            pa: (x >> 24) & !0x1ff,
+                            len: 1 + (x % 4096) as u32,
+                            write: x & 16 != 0,
+                            path: DmaPath::from_code((x >> 5) as u8 & 3).unwrap(),
+                        }),
+                        0,
+                    ),
+                    Record::device_name_parts((x % 5) as u32, if x & 32 != 0 { "virtio-blk@a003e00" } else { "" })[0..1].to_vec(),
                     Record::from_event(
                         &Event::PendingType(PendingType {
                             vcpu: 0,
@@ -946,6 +1034,75 @@ mod tests {
             bad[at] = v;
             let mut dec = ChunkDecoder::new(&bad, 0);
             assert_eq!(dec.next_record(), Err(DecodeError::BadExtension { at: 0, kind: EXT_BULK }), "byte {at} = {v}");
+        }
+    }
+
+    fn dma(pa: u64, len: u32, write: bool) -> Record {
+        Record::dma(&crate::event::Dma { device: 2, pa, len, write, path: crate::event::DmaPath::Map })
+    }
+
+    #[test]
+    fn sequential_transfers_cost_one_address_byte_and_equal_sequence_numbers_round_trip() {
+        // A 64 KiB transfer split into 512-byte records, all taken at one sequence number (the device
+        // stream while the vCPUs wait), then a name and a write with the next numbers.
+        let mut recs: Vec<Record> = (0..128).map(|i| Record { seq: 5, ..dma(0x4100_0000 + 512 * i, 512, false) }).collect();
+        recs.extend(Record::device_name_parts(2, "virtio-blk@a003e00").into_iter().map(|r| Record { seq: 5, ..r }));
+        recs.push(Record { seq: 6, ..dma(0x4200_0000, 16, true) });
+        let (bytes, back) = round_trip(&recs, 1000);
+        assert_eq!(back.len(), recs.len());
+        for (i, ((seq, b), a)) in back.iter().zip(&recs).enumerate() {
+            assert!(same(a, b), "record {i}: {a:?} vs {b:?}");
+            assert_eq!(*seq, 1000 + a.seq as u64, "record {i}");
+        }
+        // Tag, kind, length, info, one address byte, device, a two-byte length; the repeated sequence
+        // number costs a wrapped varint (10 bytes), which every reader decodes.
+        let one = TAG_EXTENSION_RECORD_BYTES + 10;
+        assert!(bytes.len() <= 128 * one + 96, "{} bytes", bytes.len());
+    }
+
+    /// An extension record of a DMA transfer with a one-byte address delta: tag, kind, length, info, delta,
+    /// device, two length bytes.
+    const TAG_EXTENSION_RECORD_BYTES: usize = 8;
+
+    #[test]
+    fn a_malformed_dma_or_device_name_record_is_a_located_error() {
+        let d = dma(0x4100_0000, 64, true);
+        let mut good = Vec::new();
+        ChunkEncoder::new().encode(&[d], 0, &mut good);
+        assert_eq!(good, [TAG_EXTENSION, EXT_DMA as u8, 8, DMA_WRITE | 1, 0x80, 0x80, 0x80, 0x90, 0x08, 2, 64]);
+        let mut dec = ChunkDecoder::new(&good, 0);
+        assert!(same(&dec.next_record().unwrap().unwrap().1, &d));
+        // Payload: info, pa delta, device, len. An unknown path, a stray info bit and a zero length are refused.
+        let info_at = 3;
+        assert_eq!((good[0], good[1], good[info_at]), (TAG_EXTENSION, EXT_DMA as u8, DMA_WRITE | 1));
+        let len_at = good.len() - 1;
+        assert_eq!(good[len_at], 64);
+        for (at, v) in [(info_at, DMA_WRITE | 4), (info_at, 0x40 | 1), (len_at, 0)] {
+            let mut bad = good.clone();
+            bad[at] = v;
+            assert_eq!(ChunkDecoder::new(&bad, 0).next_record(), Err(DecodeError::BadExtension { at: 0, kind: EXT_DMA }), "byte {at} = {v:#x}");
+        }
+        // A length one short of the fields, and a trailing byte inside the length.
+        let mut short = good.clone();
+        short[2] -= 1;
+        short.pop();
+        assert_eq!(ChunkDecoder::new(&short, 0).next_record(), Err(DecodeError::BadExtension { at: 0, kind: EXT_DMA }));
+        let mut long = good.clone();
+        long[2] += 1;
+        long.push(0);
+        assert_eq!(ChunkDecoder::new(&long, 0).next_record(), Err(DecodeError::BadExtension { at: 0, kind: EXT_DMA }));
+        // Device names: id, part, bytes. A fifth part, 25 bytes, and a missing part byte are refused.
+        let n = Record::device_name_parts(9, "pl011")[0];
+        let mut good = Vec::new();
+        ChunkEncoder::new().encode(&[n], 0, &mut good);
+        assert_eq!(good, [TAG_EXTENSION, EXT_DEVICE_NAME as u8, 7, 9, 0, b'p', b'l', b'0', b'1', b'1']);
+        assert!(same(&ChunkDecoder::new(&good, 0).next_record().unwrap().unwrap().1, &n));
+        let mut fifth = good.clone();
+        fifth[4] = 4;
+        let mut long = vec![TAG_EXTENSION, EXT_DEVICE_NAME as u8, 27, 9, 0];
+        long.extend([b'x'; 25]);
+        for bad in [fifth, long, vec![TAG_EXTENSION, EXT_DEVICE_NAME as u8, 1, 9]] {
+            assert_eq!(ChunkDecoder::new(&bad, 0).next_record(), Err(DecodeError::BadExtension { at: 0, kind: EXT_DEVICE_NAME }), "{bad:x?}");
         }
     }
 

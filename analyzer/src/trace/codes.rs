@@ -10,7 +10,7 @@
 //!
 //! Traces recorded with version 1 read with every later reader.
 
-use crate::event::{BulkOp, CacheOp, MarkerKind, SysReg, WalkCause};
+use crate::event::{BulkOp, CacheOp, DmaPath, MarkerKind, SysReg, WalkCause};
 use crate::regime::{Regime, RegimeKind};
 
 pub const FILE_MAGIC: &[u8; 8] = b"COHTRACE";
@@ -40,13 +40,19 @@ pub enum RecordKind {
     /// is not yet synchronized (on disk: extension `EXT_PENDING_TYPE`). `a` is the write's PC, `info`
     /// its `SysReg` code (with `PENDING_NEEDS_TLBI`), `mem` the other type.
     PendingType = 10,
+    /// One device transfer to or from guest RAM (on disk: extension `EXT_DMA`). `a` is the bus (physical)
+    /// address, `b` the device id, `insn` the length in bytes, `info` `DMA_WRITE` | the path code.
+    Dma = 11,
+    /// Part of a device's name (on disk: extension `EXT_DEVICE_NAME`). `insn` is the device id, `info`
+    /// the part index, `a`, `b`, `pc` the part's 24 bytes (little-endian, NUL padded).
+    DeviceName = 12,
 }
 
 /// `Record::kind` of a record that stands for nothing: an extension record this reader does not know.
 pub const RECORD_SKIPPED: u8 = 0;
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 10] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::Access,
         RecordKind::Fetch,
         RecordKind::Maintenance,
@@ -57,6 +63,8 @@ impl RecordKind {
         RecordKind::Walk,
         RecordKind::Bulk,
         RecordKind::PendingType,
+        RecordKind::Dma,
+        RecordKind::DeviceName,
     ];
 
     pub fn from_u8(v: u8) -> Option<RecordKind> {
@@ -111,9 +119,37 @@ pub const PENDING_NEEDS_TLBI: u8 = 0x80;
 /// traces have DC ZVA as maintenance records and the block size in the header).
 pub const ZVA_SIZE_IN_RECORDS: u32 = 0;
 
+/// A device transfer (DMA): info byte, zigzag(pa - the previous DMA record's pa + len in this chunk),
+/// varint(device id), varint(len). Sequential transfers cost one byte of address.
+pub const EXT_DMA: u64 = 4;
+/// The transfer wrote guest memory (else the device read it).
+pub const DMA_WRITE: u8 = 0x80;
+/// Bits 2:0 of a DMA record's info byte: how QEMU's device model reached memory (`DmaPath` code).
+pub const DMA_PATH_MASK: u8 = 0x07;
+
+/// Part of a device's name: varint(device id), the part byte (0..DEVICE_NAME_PARTS), then the part's
+/// bytes without trailing NULs (the rest of the body: 0 to DEVICE_NAME_PART_BYTES bytes).
+pub const EXT_DEVICE_NAME: u64 = 5;
+/// A name has at most this many parts (96 bytes); they come in order before the device's first transfer.
+pub const DEVICE_NAME_PARTS: u8 = 4;
+pub const DEVICE_NAME_PART_BYTES: usize = 24;
+const _: () = assert!(DEVICE_NAME_PART_BYTES == crate::event::DEVICE_NAME_PART_LEN);
+
+/// The `vcpu` of chunks holding what no vCPU did: DMA by QEMU's main loop or an I/O thread. Their records
+/// take sequence numbers from the vCPUs' counter when captured (and may repeat one); at equal numbers a
+/// device-stream record comes before the vCPU's (its number was read before that record was written).
+pub const DEVICE_STREAM: u16 = 0xFFFF;
+// A device's events say "no vCPU" with the same number (`Event::vcpu`).
+const _: () = assert!(DEVICE_STREAM == crate::event::NO_VCPU);
+
 /// Extension kinds this reader knows, numbered from 1 (kind 0 is an empty record).
-pub const EXTENSIONS: [(u64, &str); 3] =
-    [(EXT_WALK, "table walk"), (EXT_BULK, "bulk access"), (EXT_PENDING_TYPE, "pending memory type")];
+pub const EXTENSIONS: [(u64, &str); 5] = [
+    (EXT_WALK, "table walk"),
+    (EXT_BULK, "bulk access"),
+    (EXT_PENDING_TYPE, "pending memory type"),
+    (EXT_DMA, "device transfer"),
+    (EXT_DEVICE_NAME, "device name"),
+];
 
 // The info byte of a bulk record (`Record::info` of RecordKind::Bulk).
 /// Bits 1:0: the instruction class (`BulkOp` code).
@@ -342,6 +378,32 @@ impl BulkOp {
     }
 }
 
+impl DmaPath {
+    pub const ALL: [DmaPath; 4] = [DmaPath::Rw, DmaPath::Map, DmaPath::Cache, DmaPath::LdSt];
+
+    /// Bits 2:0 of a DMA record's info byte.
+    #[inline(always)]
+    pub fn code(self) -> u8 {
+        match self {
+            DmaPath::Rw => 0,
+            DmaPath::Map => 1,
+            DmaPath::Cache => 2,
+            DmaPath::LdSt => 3,
+        }
+    }
+
+    #[inline(always)]
+    pub fn from_code(code: u8) -> Option<DmaPath> {
+        match code & DMA_PATH_MASK {
+            0 => Some(DmaPath::Rw),
+            1 => Some(DmaPath::Map),
+            2 => Some(DmaPath::Cache),
+            3 => Some(DmaPath::LdSt),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,7 +449,7 @@ mod tests {
             assert_eq!(RecordKind::from_u8(k as u8), Some(k));
         }
         assert_eq!(RecordKind::from_u8(RECORD_SKIPPED), None);
-        assert_eq!(RecordKind::from_u8(11), None);
+        assert_eq!(RecordKind::from_u8(13), None);
     }
 
     #[test]
@@ -437,6 +499,16 @@ mod tests {
         }
         assert_eq!(BulkOp::from_code(3), None);
         pin("### Bulk operations", BulkOp::ALL.iter().map(|o| (o.code() as u64, o.name().to_string())).collect());
+    }
+
+    #[test]
+    fn dma_paths_are_pinned_and_round_trip() {
+        for p in DmaPath::ALL {
+            assert_eq!(DmaPath::from_code(p.code()), Some(p));
+            assert_eq!(DmaPath::from_code(p.code() | DMA_WRITE), Some(p));
+        }
+        assert_eq!(DmaPath::from_code(4), None);
+        pin("### DMA paths", DmaPath::ALL.iter().map(|p| (p.code() as u64, p.name().to_string())).collect());
     }
 
     #[test]
@@ -499,6 +571,13 @@ mod tests {
         assert_eq!(value("PENDING_NEEDS_TLBI"), format!("{PENDING_NEEDS_TLBI:#04x}"));
         assert_eq!(value("BULK_OP_MASK"), format!("{BULK_OP_MASK:#04x}"));
         assert_eq!(value("BULK_STORE"), format!("{BULK_STORE:#04x}"));
+        assert_eq!(value("EXT_DMA"), EXT_DMA.to_string());
+        assert_eq!(value("DMA_WRITE"), format!("{DMA_WRITE:#04x}"));
+        assert_eq!(value("DMA_PATH_MASK"), format!("{DMA_PATH_MASK:#04x}"));
+        assert_eq!(value("EXT_DEVICE_NAME"), EXT_DEVICE_NAME.to_string());
+        assert_eq!(value("DEVICE_NAME_PARTS"), DEVICE_NAME_PARTS.to_string());
+        assert_eq!(value("DEVICE_NAME_PART_BYTES"), DEVICE_NAME_PART_BYTES.to_string());
+        assert_eq!(value("DEVICE_STREAM"), format!("{DEVICE_STREAM:#06x}"));
         assert_eq!(tlbi_payload(7, 9, 0xf, 7), 0b1011_1111_1111);
         assert_eq!(tlbi_payload(4, 8, 7, 0), 4 << 7 | 7 << 3);
     }

@@ -7,8 +7,24 @@
 //! argument records) before asking again. Up to `SCAN_STREAMS` streams it scans their heads; beyond, it
 //! keeps them in a heap, so a trace with thousands of vCPUs merges in O(log n) per record.
 
+use super::codes::DEVICE_STREAM;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+/// The index a stream takes among the merged streams so that ties break by the format's rule
+/// (docs/trace-format.md, "Ordering"): at an equal sequence number the device stream's record comes
+/// first, so it is stream 0 and vCPU `v` is stream `v + 1`. The online model's queues use it; the trace
+/// reader puts the device stream first among its streams too.
+#[inline]
+pub fn stream_index(vcpu: u16) -> usize {
+    if vcpu == DEVICE_STREAM { 0 } else { vcpu as usize + 1 }
+}
+
+/// The inverse of `stream_index`: the chunk `vcpu` field of stream `i`.
+#[inline]
+pub fn stream_vcpu(i: usize) -> u16 {
+    if i == 0 { DEVICE_STREAM } else { (i - 1) as u16 }
+}
 
 /// The streams being merged.
 pub trait Heads {
@@ -199,6 +215,29 @@ mod tests {
             assert_eq!(m.next(&mut q, None), Some(0));
             q.0[0].pop_front();
             assert_eq!(m.next(&mut q, None), Some(1));
+        }
+    }
+
+    #[test]
+    fn a_device_record_comes_before_a_vcpu_record_with_its_number() {
+        // The device stream repeats numbers (several transfers while no vCPU record was written) and ties
+        // with vCPU 1 at 7: stream_index puts it first.
+        for vcpus in [2usize, 12] {
+            let mut q = Queues(vec![VecDeque::new(); vcpus + 1], 0);
+            let mut put = |vcpu: u16, seqs: &[u64]| q.0[stream_index(vcpu)].extend(seqs);
+            put(DEVICE_STREAM, &[3, 3, 7, 7, 9]);
+            put(0, &[1, 2, 4, 9]);
+            put(1, &[5, 6, 7, 8]);
+            let mut m = Merge::new(vcpus + 1);
+            let mut got = Vec::new();
+            while let Some(i) = m.next(&mut q, None) {
+                got.push((stream_vcpu(i), q.0[i].pop_front().unwrap()));
+            }
+            let d = DEVICE_STREAM;
+            assert_eq!(got, vec![(0, 1), (0, 2), (d, 3), (d, 3), (0, 4), (1, 5), (1, 6), (d, 7), (d, 7), (1, 7), (1, 8), (d, 9), (0, 9)]);
+        }
+        for v in [0u16, 1, 7, DEVICE_STREAM - 1, DEVICE_STREAM] {
+            assert_eq!(stream_vcpu(stream_index(v)), v);
         }
     }
 

@@ -3,7 +3,7 @@
 //! its byte offset; nothing here panics or allocates according to an untrusted length.
 
 use super::codec::{ChunkDecoder, DecodeError};
-use super::codes::RecordKind;
+use super::codes::{DEVICE_STREAM, RecordKind};
 use super::record::{Geometry, Record, marker_args, record_to_event};
 use super::{
     CHUNK_END, CHUNK_EVENTS, CHUNK_HEADER, CHUNK_MAGIC, EndSummary, FILE_MAGIC, FORMAT_VERSION, HEADER_FIXED, Header,
@@ -152,11 +152,17 @@ impl TraceFile {
         self.chunks.iter().map(|c| c.records as u64).sum()
     }
 
+    /// The vCPUs with chunks (not the device stream, `has_device_stream`).
     pub fn vcpus(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self.chunks.iter().map(|c| c.vcpu).collect();
+        let mut v: Vec<u16> = self.chunks.iter().map(|c| c.vcpu).filter(|v| *v != DEVICE_STREAM).collect();
         v.sort_unstable();
         v.dedup();
         v
+    }
+
+    /// Whether the trace has chunks of the device stream (DMA that no vCPU performed).
+    pub fn has_device_stream(&self) -> bool {
+        self.chunks.iter().any(|c| c.vcpu == DEVICE_STREAM)
     }
 
     /// All events in global order (merged across vCPUs by sequence number).
@@ -179,6 +185,11 @@ impl TraceFile {
                 streams.len() - 1
             });
             streams[s].chunks.push(i);
+        }
+        // Ties go to the lower stream: the device stream's record comes before a vCPU's with its number
+        // (docs/trace-format.md, "Ordering"). The vCPUs keep their order of first appearance.
+        if let Some(d) = streams.iter().position(|s| s.vcpu == DEVICE_STREAM) {
+            streams[..=d].rotate_right(1);
         }
         // Decoded records held at once stay bounded however many streams there are (see BATCH_RECORDS).
         let batch_limit = (BATCH_RECORDS / streams.len().max(1)).clamp(MIN_BATCH, MAX_BATCH);

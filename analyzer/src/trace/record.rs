@@ -2,11 +2,11 @@
 //! trace encoder consumes. 40 bytes, no pointers, `Copy`, so buffers are plain arrays that can be recycled.
 
 use super::codes::{
-    BULK_STORE, INFO_MMIO, PENDING_NEEDS_TLBI, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
+    BULK_STORE, DEVICE_NAME_PARTS, DMA_PATH_MASK, DMA_WRITE, INFO_MMIO, PENDING_NEEDS_TLBI, INFO_SIZE_MASK, INFO_STORE, NO_PA, RecordKind, WALK_CAUSE_SHIFT, WALK_LEVEL_MASK, WALK_SIZE8, WALK_STAGE2,
     WALK_UPDATE,
 };
 use crate::event::{
-    Access, Bulk, BulkOp, PendingType, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
+    Access, Bulk, BulkOp, DEVICE_NAME_PART_LEN, DeviceName, Dma, DmaPath, PendingType, AccessKind, CacheOp, Event, Fetch, Maintenance, Marker, MarkerKind, Regime, SysReg, SysRegWrite, Walk, WalkCause,
 };
 use crate::memtype::MemType;
 
@@ -26,8 +26,11 @@ use crate::memtype::MemType;
 /// | Walk        | descriptor PA     | VA       | level, stage, update, cause, size (`WALK_*`) | type |
 /// | Bulk        | PA                | VA       | `BulkOp` code, store (`BULK_*`) | type |
 /// | PendingType | PC of the register write | 0 | `SysReg` code, `PENDING_NEEDS_TLBI` | the other type |
+/// | Dma         | bus (physical) address | device id | `DmaPath` code, `DMA_WRITE` | 0 |
+/// | DeviceName  | name bytes 0..8   | bytes 8..16 | part index (0..=3)        | 0    |
 ///
-/// A Bulk record's `insn` is its length in bytes (it has no interned instruction).
+/// A Bulk record's `insn` is its length in bytes (it has no interned instruction), as is a Dma record's;
+/// a DeviceName record's `insn` is the device id and its `pc` the name bytes 16..24.
 ///
 /// `insn` is the plugin's dense id of the instruction (0 when there is none); `seq` is the record's
 /// position in the global event order relative to its buffer's base sequence number.
@@ -100,6 +103,48 @@ impl Record {
         }
     }
 
+    /// A device transfer (`pc`, `mem` 0: a device has neither).
+    #[inline]
+    pub fn dma(d: &Dma) -> Record {
+        Record {
+            a: d.pa,
+            b: d.device as u64,
+            insn: d.len,
+            kind: RecordKind::Dma as u8,
+            info: d.path.code() | if d.write { DMA_WRITE } else { 0 },
+            ..Default::default()
+        }
+    }
+
+    /// A device's name as DeviceName records, part 0 first: 24 bytes each, at most four (longer names are
+    /// cut at 96 bytes); an empty name is one empty part.
+    pub fn device_name_parts(id: u32, name: &str) -> Vec<Record> {
+        let bytes = &name.as_bytes()[..name.len().min(DEVICE_NAME_PARTS as usize * DEVICE_NAME_PART_LEN)];
+        let parts = bytes.len().div_ceil(DEVICE_NAME_PART_LEN).max(1);
+        (0..parts)
+            .map(|p| {
+                let mut part = [0u8; DEVICE_NAME_PART_LEN];
+                let chunk = &bytes[(p * DEVICE_NAME_PART_LEN).min(bytes.len())..((p + 1) * DEVICE_NAME_PART_LEN).min(bytes.len())];
+                part[..chunk.len()].copy_from_slice(chunk);
+                Record::device_name(&DeviceName { id, part: p as u8, bytes: part })
+            })
+            .collect()
+    }
+
+    /// One part of a device's name.
+    pub fn device_name(n: &DeviceName) -> Record {
+        let word = |i: usize| u64::from_le_bytes(n.bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        Record {
+            a: word(0),
+            b: word(1),
+            pc: word(2),
+            insn: n.id,
+            kind: RecordKind::DeviceName as u8,
+            info: n.part,
+            ..Default::default()
+        }
+    }
+
     /// Converts an event into a record (for tests, tools and the library API); `insn` may be 0.
     pub fn from_event(ev: &Event, insn: u32) -> Vec<Record> {
         let mut r = Record { insn, ..Default::default() };
@@ -150,6 +195,8 @@ impl Record {
             Event::Walk(w) => return vec![Record { insn, ..Record::walk(&w) }],
             Event::Bulk(b) => return vec![Record::bulk(&b)],
             Event::PendingType(t) => return vec![Record::pending_type(&t)],
+            Event::Dma(d) => return vec![Record::dma(&d)],
+            Event::DeviceName(n) => return vec![Record::device_name(&n)],
         }
         vec![r]
     }
@@ -263,6 +310,27 @@ pub fn bulk_of(r: &Record, vcpu: u16) -> Option<Bulk> {
     })
 }
 
+/// The transfer a Dma record stands for (`None` for an unknown path code or a length of 0).
+#[inline]
+pub fn dma_of(r: &Record) -> Option<Dma> {
+    if r.insn == 0 {
+        return None;
+    }
+    Some(Dma { device: r.b as u32, pa: r.a, len: r.insn, write: r.info & DMA_WRITE != 0, path: DmaPath::from_code(r.info & DMA_PATH_MASK)? })
+}
+
+/// The name part a DeviceName record stands for (`None` for a part index beyond the fourth).
+pub fn device_name_of(r: &Record) -> Option<DeviceName> {
+    if r.info >= DEVICE_NAME_PARTS {
+        return None;
+    }
+    let mut bytes = [0u8; DEVICE_NAME_PART_LEN];
+    for (i, w) in [r.a, r.b, r.pc].into_iter().enumerate() {
+        bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    Some(DeviceName { id: r.insn, part: r.info, bytes })
+}
+
 /// Turns a record (and, for markers, the MarkerArg records after it) back into an event. Returns `None`
 /// for a record that is not an event on its own (MarkerArg) or is malformed.
 pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) -> Option<Event> {
@@ -306,6 +374,8 @@ pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) ->
             tlbi: r.info & PENDING_NEEDS_TLBI != 0,
             mem,
         }),
+        RecordKind::Dma => Event::Dma(dma_of(r)?),
+        RecordKind::DeviceName => Event::DeviceName(device_name_of(r)?),
     })
 }
 
@@ -396,11 +466,29 @@ mod tests {
             Event::Bulk(Bulk { vcpu: 1, pc: 4, va: 8, pa: 0x4020_0010, len: 3, op: BulkOp::Copy, store: false, mem: MemType::NORMAL_WB }),
             Event::Bulk(Bulk { vcpu: 1, pc: 4, va: 0x40, pa: 0x4020_0040, len: 64, op: BulkOp::Zero, store: true, mem: MemType::NORMAL_WB }),
             Event::PendingType(PendingType { vcpu: 1, write_pc: 0x4010_0abc, reg: SysReg::MairEl1, tlbi: true, mem: MemType::NORMAL_NC }),
+            Event::Dma(Dma { device: 3, pa: 0x4100_0200, len: 512, write: true, path: DmaPath::Map }),
+            Event::Dma(Dma { device: u32::MAX, pa: 0x4100_0000, len: 1, write: false, path: DmaPath::LdSt }),
+            Event::DeviceName(DeviceName { id: 3, part: 2, bytes: *b"virtio-blk@a003e00\0\0\0\0\0x" }),
         ];
         for ev in events {
             let recs = Record::from_event(&ev, 5);
-            let back = record_to_event(&recs[0], &recs[1..], 1, geo).unwrap();
+            let back = record_to_event(&recs[0], &recs[1..], ev.vcpu(), geo).unwrap();
             assert_eq!(back, ev);
         }
+    }
+
+    #[test]
+    fn a_device_name_is_cut_into_parts_in_order() {
+        let parts = Record::device_name_parts(7, "virtio-net-pci@0000:00:02.0/virtio-backend");
+        assert_eq!(parts.len(), 2);
+        let names: Vec<DeviceName> = parts.iter().map(|r| device_name_of(r).unwrap()).collect();
+        assert_eq!((names[0].id, names[0].part, names[1].part), (7, 0, 1));
+        assert_eq!(&names[0].bytes, b"virtio-net-pci@0000:00:0");
+        assert_eq!(&names[1].bytes[..19], b"2.0/virtio-backend\0");
+        // An empty name is one empty part; a long one stops at four parts (96 bytes).
+        assert_eq!(Record::device_name_parts(1, "").len(), 1);
+        assert_eq!(Record::device_name_parts(1, &"x".repeat(200)).len(), 4);
+        assert_eq!(device_name_of(&Record { info: 4, ..parts[0] }), None);
+        assert_eq!(dma_of(&Record { info: 5, ..Record::dma(&Dma { device: 1, pa: 0, len: 4, write: false, path: DmaPath::Rw }) }), None);
     }
 }

@@ -123,3 +123,34 @@ fn a_huge_length_field_is_rejected_before_use() {
     assert_eq!(d.chunk, 1);
     assert!(d.reason.contains("exceeds"), "{}", d.reason);
 }
+
+#[test]
+fn the_device_stream_is_no_vcpu_and_wins_ties() {
+    use crate::event::{Dma, DmaPath};
+    use codes::DEVICE_STREAM;
+    let dma = |pa: u64| Event::Dma(Dma { device: 1, pa, len: 64, write: true, path: DmaPath::Rw });
+    let mut w = TraceWriter::new(Vec::new(), &Header::new(Geometry::default(), vec![])).unwrap();
+    // vCPU 0 writes 0..4 first (its chunk comes first in the file); the device's transfers took numbers
+    // 2, 2 and 4 from the counter: each comes before vCPU 0's record with that number.
+    let cpu: Vec<Record> = (0..5).map(|i| Record { seq: i, ..Record::from_event(&access(0, 0x4000_0000 + 8 * i as u64, false), 1)[0] }).collect();
+    w.write_chunk(0, 0, &cpu).unwrap();
+    let mut dev = Record::device_name_parts(1, "virtio-blk@a003e00");
+    dev.extend([0x4100_0000, 0x4100_0040, 0x4100_0080].map(|pa| Record::from_event(&dma(pa), 0)[0]));
+    for (r, s) in dev.iter_mut().zip([0u32, 0, 0, 2]) {
+        r.seq = s;
+    }
+    w.write_chunk(DEVICE_STREAM, 2, &dev).unwrap();
+    let t = TraceFile::from_bytes(w.finish(0).unwrap().0).unwrap();
+    assert_eq!(t.vcpus(), vec![0]);
+    assert!(t.has_device_stream());
+    let got: Vec<(u16, u64, u8)> = {
+        let mut e = t.events();
+        std::iter::from_fn(|| e.next_record().map(|(v, s, r)| (v, s, r.kind))).collect()
+    };
+    let (d, a, n, m) = (DEVICE_STREAM, RecordKind::Access as u8, RecordKind::DeviceName as u8, RecordKind::Dma as u8);
+    assert_eq!(got, vec![(0, 0, a), (0, 1, a), (d, 2, n), (d, 2, m), (d, 2, m), (0, 2, a), (0, 3, a), (d, 4, m), (0, 4, a)]);
+    // The same order through `replay` (the analysis's path).
+    let mut order = Vec::new();
+    t.events().replay(|v, s, r, _| order.push((v, s, r.kind)));
+    assert_eq!(order, got);
+}

@@ -62,6 +62,25 @@ pub struct Expected {
     pub observer: String,
     pub cause: String,
     pub modes: Option<Vec<String>>,
+    /// "noncoherent": reported only when the device side is judged non-coherent (`--dma noncoherent`).
+    pub dma: Option<String>,
+}
+
+/// How a manifest names a hazard's side: "dma:DEVICE" for a device, else a symbol expression, as the
+/// PC in hex.
+pub fn side_key(syms: &HashMap<String, u64>, expr: &str) -> String {
+    match expr.strip_prefix("dma:") {
+        Some(device) => format!("dma:{device}"),
+        None => format!("{:x}", resolve(syms, expr)),
+    }
+}
+
+/// The same key for a reported side.
+pub fn reported_side_key(side: &cohtrace_analyzer::report::Side) -> String {
+    match (&side.device, side.is_device()) {
+        (Some(d), true) => format!("dma:{d}"),
+        _ => format!("{:x}", side.pc),
+    }
 }
 
 /// The scenario manifests (guests/scenarios/*.toml), with their ground truth.

@@ -5,11 +5,12 @@ mod symbols;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use cohtrace_analyzer::analysis::analyze_with_threads;
+use cohtrace_analyzer::analysis::analyze_with_policy;
 use cohtrace_analyzer::event::Event;
-use cohtrace_analyzer::model::{Mode, ModelConfig, ResetState};
+use cohtrace_analyzer::model::{Devices, DmaPolicy, Mode, ModelConfig, ResetState};
 use cohtrace_analyzer::report;
-use cohtrace_analyzer::trace::codes::{INFO_MMIO, INFO_STORE};
+use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, DMA_WRITE, INFO_MMIO, INFO_STORE};
+use cohtrace_analyzer::trace::record::{device_name_of, dma_of};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -99,6 +100,14 @@ enum Cmd {
         /// CTR_EL0 and CLIDR_EL1, recorded by the plugin) instead of the portable rule (IDC = DIC = 0).
         #[arg(long)]
         cpu_coherence: bool,
+        /// How devices reach memory: coherent (they snoop the PE caches, as QEMU's virt board declares
+        /// with dma-coherent) or noncoherent (every device reads and writes at PoC without snooping).
+        #[arg(long, value_name = "MODE", default_value = "coherent", value_parser = ["coherent", "noncoherent"])]
+        dma: String,
+        /// This device (by the name the trace gives it, e.g. virtio-blk@a003e00, or device#ID) does not
+        /// snoop the PE caches (repeatable).
+        #[arg(long = "dma-noncoherent", value_name = "NAME")]
+        dma_noncoherent: Vec<String>,
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
@@ -128,9 +137,14 @@ fn main() -> ExitCode {
             idc,
             dic,
             cpu_coherence,
+            dma,
+            dma_noncoherent,
         } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, (idc, dic, cpu_coherence))
+            // clap allows only the two modes.
+            let mut policy = DmaPolicy::parse_mode(&dma).unwrap_or_default();
+            policy.noncoherent = dma_noncoherent;
+            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, (idc, dic, cpu_coherence), policy)
         }
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
@@ -174,6 +188,7 @@ fn run_analyze(
     output: Option<PathBuf>,
     threads: u32,
     (idc, dic, cpu_coherence): (bool, bool, bool),
+    dma: DmaPolicy,
 ) -> Result<u8> {
     let trace = open(&path)?;
     let mut syms = symbols::Symbols::default();
@@ -202,8 +217,19 @@ fn run_analyze(
     let progress = Progress::new(total);
     // Small traces are not worth a thread.
     let threads = if trace.record_count() < 1_000_000 { 1 } else { threads };
-    let mut analysis = analyze_with_threads(&trace, cfg, threads, |n| progress.update(n));
+    let mut analysis = analyze_with_policy(&trace, cfg, &dma, threads, |n| progress.update(n));
     progress.finish();
+    // A misspelt device would make the analysis silently judge it coherent: refuse, before any report.
+    let unknown = dma.unknown_names(&analysis.devices);
+    if !unknown.is_empty() {
+        let seen: Vec<&str> = analysis.devices.iter().map(|d| d.name.as_str()).collect();
+        bail!(
+            "--dma-noncoherent {}: no such device in {} (the devices it shows: {})",
+            unknown.join(", "),
+            path.display(),
+            if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+        );
+    }
     if let Some(d) = &analysis.damage
         && trace.damage.is_none()
     {
@@ -274,6 +300,9 @@ fn run_stats(path: PathBuf) -> Result<()> {
     let mut ops = [0u64; 256];
     let mut types = vec![0u64; 1 << 16]; // by the 16 memory-type bits
     let (mut mmio, mut stores) = (0u64, 0u64);
+    let mut dma_writes = 0u64;
+    // Names and bytes per device (the policy is irrelevant here: only counts are read).
+    let (mut devices, policy) = (Devices::default(), DmaPolicy::default());
     let mut events = trace.events();
     events.replay(|_, _, r, _| {
         kinds[r.kind as usize] += 1;
@@ -292,6 +321,15 @@ fn run_stats(path: PathBuf) -> Result<()> {
             let store = (r.info & cohtrace_analyzer::trace::codes::BULK_STORE != 0) as usize;
             bulk[store] += 1;
             bulk_bytes[store] += r.insn as u64;
+        } else if r.kind == RecordKind::Dma as u8 {
+            dma_writes += (r.info & DMA_WRITE != 0) as u64;
+            if let Some(d) = dma_of(r) {
+                devices.transfer(&d, &policy);
+            }
+        } else if r.kind == RecordKind::DeviceName as u8
+            && let Some(n) = device_name_of(r)
+        {
+            devices.name_part(&n, &policy);
         }
     });
     let mut by_kind = std::collections::BTreeMap::<&str, u64>::new();
@@ -321,6 +359,11 @@ fn run_stats(path: PathBuf) -> Result<()> {
                 add("bulk store (MOPS, DC ZVA)", bulk[1]);
             }
             RecordKind::PendingType => add("pending memory type", count),
+            RecordKind::Dma => {
+                add("DMA read", count - dma_writes);
+                add("DMA write", dma_writes);
+            }
+            RecordKind::DeviceName => add("device name part", count),
             RecordKind::Maintenance | RecordKind::MarkerArg => {}
         }
     }
@@ -339,6 +382,9 @@ fn run_stats(path: PathBuf) -> Result<()> {
     out.push_str(&format!("size        {} bytes ({} in chunks)\n", trace.len_bytes(), trace.payload_bytes()));
     out.push_str(&format!("chunks      {}\n", trace.chunks.len()));
     out.push_str(&format!("vcpus       {:?}\n", trace.vcpus()));
+    if trace.has_device_stream() {
+        out.push_str("device stream yes (DMA no vCPU performed)\n");
+    }
     out.push_str(&format!("events      {n}\n"));
     if n > 0 {
         out.push_str(&format!("bytes/event {:.3}\n", trace.payload_bytes() as f64 / n as f64));
@@ -357,6 +403,18 @@ fn run_stats(path: PathBuf) -> Result<()> {
     }
     if bulk_bytes != [0, 0] {
         out.push_str(&format!("bulk bytes  {} read, {} written\n", bulk_bytes[0], bulk_bytes[1]));
+    }
+    let devices = devices.all();
+    if !devices.is_empty() {
+        let (r, w): (u64, u64) = (devices.iter().map(|d| d.read_bytes).sum(), devices.iter().map(|d| d.write_bytes).sum());
+        out.push_str(&format!("DMA bytes   {r} read, {w} written (by devices)\n"));
+        out.push_str("\ndevices\n");
+        for d in &devices {
+            out.push_str(&format!(
+                "  {:<24} id {}, {} reads ({} bytes), {} writes ({} bytes)\n",
+                d.name, d.id, d.reads, d.read_bytes, d.writes, d.write_bytes
+            ));
+        }
     }
     out.push_str("\naccesses by memory type\n");
     for (k, v) in by_type {
@@ -382,6 +440,10 @@ fn run_dump(path: PathBuf, limit: Option<u64>) -> Result<()> {
         let line = match RecordKind::from_u8(r.kind) {
             Some(RecordKind::MarkerArg) => format!("{seq:>10} cpu{vcpu} marker-arg {:#x}", r.a),
             _ => match cohtrace_analyzer::trace::record::record_to_event(&r, &[], vcpu, trace.geometry()) {
+                // A device's record in a vCPU's stream: QEMU did the transfer on that vCPU's thread.
+                Some(ev @ (Event::Dma(_) | Event::DeviceName(_))) if vcpu != DEVICE_STREAM => {
+                    format!("{seq:>10} {} (on cpu{vcpu}'s thread)", describe(&ev))
+                }
                 Some(ev) => format!("{seq:>10} {}", describe(&ev)),
                 None => format!("{seq:>10} cpu{vcpu} (malformed record {r:?})"),
             },
@@ -451,6 +513,18 @@ fn describe(ev: &Event) -> String {
             b.len,
             b.mem
         ),
+        Event::Dma(d) => format!(
+            "dev{} dma-{} pa={:#x} len={} path={}",
+            d.device,
+            if d.write { "write" } else { "read " },
+            d.pa,
+            d.len,
+            d.path.name()
+        ),
+        Event::DeviceName(n) => {
+            let end = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
+            format!("dev{} name part {} {:?}", n.id, n.part, String::from_utf8_lossy(&n.bytes[..end]))
+        }
         Event::Walk(w) => format!(
             "cpu{} {} s{} L{} pc={:#x} va={:#x} pa={:#x} size={} for-{} {}",
             w.vcpu,
