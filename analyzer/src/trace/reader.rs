@@ -218,6 +218,11 @@ impl TraceFile {
     pub fn payload_bytes(&self) -> u64 {
         self.chunks.iter().map(|c| (c.payload_len + CHUNK_HEADER) as u64).sum()
     }
+
+    /// Bytes of the device stream's chunks, headers included (what DMA off the vCPU threads costs).
+    pub fn device_stream_bytes(&self) -> u64 {
+        self.chunks.iter().filter(|c| c.vcpu == DEVICE_STREAM).map(|c| (c.payload_len + CHUNK_HEADER) as u64).sum()
+    }
 }
 
 fn parse_header(b: &[u8]) -> Result<(Header, usize), TraceError> {

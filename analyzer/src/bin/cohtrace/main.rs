@@ -301,6 +301,8 @@ fn run_stats(path: PathBuf) -> Result<()> {
     let mut types = vec![0u64; 1 << 16]; // by the 16 memory-type bits
     let (mut mmio, mut stores) = (0u64, 0u64);
     let mut dma_writes = 0u64;
+    // Bytes per device, path and direction (the coverage check of the DMA tier reads the map path's).
+    let mut by_path = std::collections::BTreeMap::<u32, [[u64; 2]; 4]>::new();
     // Names and bytes per device (the policy is irrelevant here: only counts are read).
     let (mut devices, policy) = (Devices::default(), DmaPolicy::default());
     let mut events = trace.events();
@@ -325,6 +327,7 @@ fn run_stats(path: PathBuf) -> Result<()> {
             dma_writes += (r.info & DMA_WRITE != 0) as u64;
             if let Some(d) = dma_of(r) {
                 devices.transfer(&d, &policy);
+                by_path.entry(d.device).or_default()[d.path.code() as usize & 3][d.write as usize] += d.len as u64;
             }
         } else if r.kind == RecordKind::DeviceName as u8
             && let Some(n) = device_name_of(r)
@@ -383,7 +386,7 @@ fn run_stats(path: PathBuf) -> Result<()> {
     out.push_str(&format!("chunks      {}\n", trace.chunks.len()));
     out.push_str(&format!("vcpus       {:?}\n", trace.vcpus()));
     if trace.has_device_stream() {
-        out.push_str("device stream yes (DMA no vCPU performed)\n");
+        out.push_str(&format!("device stream {} bytes (DMA no vCPU performed)\n", trace.device_stream_bytes()));
     }
     out.push_str(&format!("events      {n}\n"));
     if n > 0 {
@@ -414,6 +417,12 @@ fn run_stats(path: PathBuf) -> Result<()> {
                 "  {:<24} id {}, {} reads ({} bytes), {} writes ({} bytes)\n",
                 d.name, d.id, d.reads, d.read_bytes, d.writes, d.write_bytes
             ));
+            for path in cohtrace_analyzer::event::DmaPath::ALL {
+                let [read, written] = by_path.get(&d.id).map_or([0, 0], |p| p[path.code() as usize & 3]);
+                if read + written > 0 {
+                    out.push_str(&format!("    {:<22} {read} bytes read, {written} bytes written\n", format!("{} path", path.name())));
+                }
+            }
         }
     }
     out.push_str("\naccesses by memory type\n");
