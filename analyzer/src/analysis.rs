@@ -118,7 +118,7 @@ mod tests {
         for i in 0..n {
             let r = rnd();
             let vcpu = (r % 2) as u16;
-            let pa = 0x4000_0000 + (rnd() % (3 * 4096)) & !7;
+            let pa = (0x4000_0000 + (rnd() % (3 * 4096))) & !7;
             let pc = 0x1000 + (rnd() % 64) * 4;
             let ev = match r % 23 {
                 3..=4 if dma => Event::Dma(Dma {

@@ -51,6 +51,9 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         devices: Mutex::new(Default::default()),
     };
     PLUGIN.set(plugin).map_err(|_| "installed twice".to_string())?;
+    if let Some(p) = PLUGIN.get() {
+        p.publish_cells();
+    }
     register_barrier();
     ACTIVE.store(true, Ordering::Relaxed);
     // SAFETY: plain registrations with 'static callbacks.

@@ -76,6 +76,8 @@ pub static SEQ: AtomicU64 = AtomicU64::new(0);
 pub const MAX_LAG: u64 = 1 << 20;
 /// Bumped by TLB maintenance and translation-register writes on any vCPU: empties every PtlbEntry cache.
 pub static PTLB_GENERATION: AtomicU32 = AtomicU32::new(0);
+/// Where a vCPU publishes its sequence number until `publish_cells` points it at its cell (never read).
+pub static UNPUBLISHED_SEQ: AtomicU64 = AtomicU64::new(0);
 /// Cleared by `disable` (internal error) and at exit: callbacks then return at once.
 pub static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -145,6 +147,15 @@ impl Plugin {
         f(unsafe { &mut *cell.state.get() })
     }
 
+    /// Points each vCPU at its cell's published sequence number. Called once, after the plugin is in its
+    /// static (its final address) and before capture is active.
+    pub fn publish_cells(&'static self) {
+        for cell in self.vcpus.iter() {
+            // SAFETY: capture is not active yet: no callback touches the state.
+            unsafe { (*cell.state.get()).seq_out = &cell.next_seq };
+        }
+    }
+
     /// A vCPU's state without the busy protocol: only for `lifecycle::finish`, after quiesce.
     #[allow(clippy::mut_from_ref)]
     pub fn vcpu_after_quiesce(&self, index: usize) -> Option<&mut Vcpu> {
@@ -176,8 +187,8 @@ impl Plugin {
             }
             r.seq = (v.local_seq - v.base_seq) as u32;
             v.local_seq += 1;
-            // SAFETY: index < vcpus.len() (the vCPU was entered by it); one plain store on x86.
-            unsafe { self.vcpus.get_unchecked(v.index as usize) }.next_seq.store(v.local_seq, Ordering::Relaxed);
+            // One plain store on x86, with no address to compute (seq_out: `publish_cells`).
+            v.seq_out.store(v.local_seq, Ordering::Relaxed);
         }
         // SAFETY: len < buf.len() is an invariant: flush() runs as soon as the buffer fills.
         unsafe { *v.buf.get_unchecked_mut(v.len) = r };

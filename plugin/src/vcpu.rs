@@ -132,6 +132,9 @@ pub struct Vcpu {
     pub len: usize,
     pub base_seq: u64,
     pub local_seq: u64,
+    /// With one vCPU, where `local_seq` is published for device records (its cell's `next_seq`; set once
+    /// the cells have their final address, `Plugin::publish_cells`).
+    pub seq_out: &'static std::sync::atomic::AtomicU64,
     pub dropped: u64,
     pub regbuf: Option<RegBuf>,
     /// The plugin's own translation cache (see `Ptlb`).
@@ -190,6 +193,7 @@ impl Vcpu {
             len: 0,
             base_seq: 0,
             local_seq: 0,
+            seq_out: &crate::state::UNPUBLISHED_SEQ,
             dropped: 0,
             regbuf: None,
             ptlb: [PtlbEntry::EMPTY; PTLB_ENTRIES],
