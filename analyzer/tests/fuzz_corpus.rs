@@ -191,3 +191,19 @@ fn sequence_numbers_that_jump_back_give_the_same_hazards_on_two_threads() {
     assert_eq!(one.damage, two.damage);
     assert!(one.damage.is_some(), "the minimized input ends inside a record");
 }
+
+/// Found by `cargo fuzz run trace` (regressions/trace/huge-bulk-range.ctrace, a mutated seed): a 605-byte
+/// trace whose bulk record claimed a range of gigabytes; the model grew its line table past the fuzzing
+/// allocator's bound. The decoder now refuses a range record longer than `MAX_RANGE_LEN`, with a located
+/// error, and the records before it are still judged.
+#[test]
+fn a_range_record_longer_than_the_format_allows_is_refused_where_it_is() {
+    let data = std::fs::read(fuzz_dir().join("regressions/trace/huge-bulk-range.ctrace")).unwrap();
+    let t = TraceFile::from_bytes(fuzzing::fix_checksums(&data)).unwrap();
+    let mut ev = t.events();
+    let n = ev.by_ref().count();
+    let d = ev.error().expect("the bulk record's length is out of range");
+    assert_eq!((d.chunk, d.offset), (0, t.chunks[0].offset), "{d}");
+    assert!(d.reason.contains("extension"), "expected a bad-extension error after {n} events, got {d}");
+    cohtrace_analyzer::fuzzing::trace(&data);
+}

@@ -8,6 +8,7 @@ use crate::state::{Plugin, plugin};
 use crate::vcpu::Vcpu;
 use cohtrace_analyzer::event::{Bulk, BulkOp};
 use cohtrace_analyzer::trace::Record;
+use cohtrace_analyzer::trace::codes::MAX_RANGE_LEN;
 use std::ffi::c_uint;
 
 pub unsafe extern "C" fn on_bulk(vcpu_index: c_uint, bulk: *const ArmBulk) {
@@ -35,17 +36,23 @@ fn record_bulk(p: &Plugin, v: &mut Vcpu, b: &ArmBulk) -> Option<()> {
     }
     let (mem, regime) = v.classify(b.attrs, false);
     p.ensure_regime(v, regime);
-    let record = Record::bulk(&Bulk {
-        vcpu: v.index,
-        pc: b.pc,
-        va: b.va,
-        pa: b.pa,
-        // A step stays within one page (64 KB at most), so this never truncates.
-        len: b.len.min(u32::MAX as u64) as u32,
-        op,
-        store: b.is_store != 0,
-        mem,
-    });
-    p.push(v, record);
+    // A step stays within one page (64 KB at most), so this is one record; a longer report would be split
+    // at the format's bound (MAX_RANGE_LEN), not truncated.
+    let mut at = 0u64;
+    while at < b.len {
+        let len = (b.len - at).min(MAX_RANGE_LEN as u64);
+        let record = Record::bulk(&Bulk {
+            vcpu: v.index,
+            pc: b.pc,
+            va: b.va.wrapping_add(at),
+            pa: b.pa.wrapping_add(at),
+            len: len as u32,
+            op,
+            store: b.is_store != 0,
+            mem,
+        });
+        p.push(v, record);
+        at += len;
+    }
     Some(())
 }

@@ -14,13 +14,13 @@ use crate::qemu_abi::DmaReport;
 use crate::sink::{Chunk, Msg};
 use crate::state::{ACTIVE, MAX_LAG, Plugin, SEQ, disable, plugin};
 use cohtrace_analyzer::event::{Dma, DmaPath};
-use cohtrace_analyzer::trace::codes::DEVICE_STREAM;
+use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, MAX_RANGE_LEN};
 use cohtrace_analyzer::trace::Record;
 use std::ffi::{CStr, c_uint};
 use std::sync::atomic::Ordering;
 
-/// The longest transfer one Dma record holds; longer ones are split.
-const MAX_RECORD_LEN: u64 = 1 << 30;
+/// The longest transfer one Dma record holds (the format's bound); longer ones are split.
+const MAX_RECORD_LEN: u64 = MAX_RANGE_LEN as u64;
 /// Records the device stream holds before it hands them to the writer.
 pub const DEVICE_BUFFER: usize = 4096;
 

@@ -507,7 +507,7 @@ impl<'a> ChunkDecoder<'a> {
         let len = body.varint().map_err(bad)?;
         let dmem = body.zigzag().map_err(bad)?;
         let known_op = BulkOp::from_code(info).is_some() && info & !(BULK_OP_MASK | BULK_STORE) == 0;
-        if !known_op || len == 0 || len > u32::MAX as u64 || !(i16::MIN as i64..=i16::MAX as i64).contains(&dmem) || !body.is_empty() {
+        if !known_op || len == 0 || len > MAX_RANGE_LEN as u64 || !(i16::MIN as i64..=i16::MAX as i64).contains(&dmem) || !body.is_empty() {
             return Err(DecodeError::BadExtension { at, kind: EXT_BULK });
         }
         let mem = p.bulk_mem[d].wrapping_add(dmem as i16 as u16);
@@ -535,7 +535,7 @@ impl<'a> ChunkDecoder<'a> {
         let device = body.varint().map_err(bad)?;
         let len = body.varint().map_err(bad)?;
         let known = DmaPath::from_code(info).is_some() && info & !(DMA_PATH_MASK | DMA_WRITE) == 0;
-        if !known || device > u32::MAX as u64 || len == 0 || len > u32::MAX as u64 || !body.is_empty() {
+        if !known || device > u32::MAX as u64 || len == 0 || len > MAX_RANGE_LEN as u64 || !body.is_empty() {
             return Err(DecodeError::BadExtension { at, kind: EXT_DMA });
         }
         self.pred.dma_next = pa.wrapping_add(len);

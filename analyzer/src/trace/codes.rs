@@ -119,6 +119,11 @@ pub const PENDING_NEEDS_TLBI: u8 = 0x80;
 /// traces have DC ZVA as maintenance records and the block size in the header).
 pub const ZVA_SIZE_IN_RECORDS: u32 = 0;
 
+/// The most bytes one Bulk or Dma record covers (64 KiB: the largest page, so a bulk step always fits; the
+/// capture splits longer device transfers). A reader refuses longer ones: a record's work and the model's
+/// memory for it stay bounded by 1,024 lines, whatever a damaged or hostile length field says.
+pub const MAX_RANGE_LEN: u32 = 1 << 16;
+
 /// A device transfer (DMA): info byte, zigzag(pa - the previous DMA record's pa + len in this chunk),
 /// varint(device id), varint(len). Sequential transfers cost one byte of address.
 pub const EXT_DMA: u64 = 4;
@@ -571,6 +576,7 @@ mod tests {
         assert_eq!(value("PENDING_NEEDS_TLBI"), format!("{PENDING_NEEDS_TLBI:#04x}"));
         assert_eq!(value("BULK_OP_MASK"), format!("{BULK_OP_MASK:#04x}"));
         assert_eq!(value("BULK_STORE"), format!("{BULK_STORE:#04x}"));
+        assert_eq!(value("MAX_RANGE_LEN"), MAX_RANGE_LEN.to_string());
         assert_eq!(value("EXT_DMA"), EXT_DMA.to_string());
         assert_eq!(value("DMA_WRITE"), format!("{DMA_WRITE:#04x}"));
         assert_eq!(value("DMA_PATH_MASK"), format!("{DMA_PATH_MASK:#04x}"));
