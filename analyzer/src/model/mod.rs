@@ -195,7 +195,7 @@ impl Model {
         }
         let w = self.writer_ref(seq, a.vcpu, a.pc, a.va, a.mem, line::action_code(SideAction::Access { kind: a.kind, size: a.size }));
         // The common case: an access within one line of at most 64 bytes (one mask bit per byte).
-        let size = a.size.max(1) as u64;
+        let size = judged_size(a);
         let line_bytes = 1u64 << self.line_shift;
         let off = a.pa & (line_bytes - 1);
         if self.mask_granule == 0 && off + size <= line_bytes {
@@ -417,3 +417,13 @@ impl Model {
 
 #[cfg(test)]
 mod tests;
+
+/// The bytes of an access the model judges: those in its first 4 KiB page. QEMU reports one physical
+/// address for an access that crosses a page boundary, and the next virtual page may map anywhere: its bytes
+/// are not at `pa + size` (docs/model.md, "Known limits"). 4 KiB is the smallest translation granule, so
+/// the first page is physically contiguous whatever granule the guest uses.
+#[inline(always)]
+pub(crate) fn judged_size(a: &Access) -> u64 {
+    const PAGE: u64 = 4096;
+    (a.size.max(1) as u64).min(PAGE - (a.pa & (PAGE - 1)))
+}

@@ -359,7 +359,7 @@ impl Model {
         }
         let w = self.writer_ref(seq, a.vcpu, a.pc, a.va, t.mem, line::action_code(SideAction::Access { kind: a.kind, size: a.size }));
         self.judging_pending = Some(t);
-        for (line_pa, lo, hi) in line::line_spans(self.line_shift, a.pa, a.size as u64) {
+        for (line_pa, lo, hi) in line::line_spans(self.line_shift, a.pa, super::judged_size(a)) {
             if self.owns(line_pa) {
                 let (line, page) = self.book.line_and_page(line_pa);
                 let saved = (line.clone(), *page);
