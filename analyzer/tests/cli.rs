@@ -167,3 +167,45 @@ fn analyze_judges_devices_as_told_and_refuses_a_device_the_trace_never_saw() {
     let out = cohtrace(&["dump", t]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("dev3 dma-read  pa=0x40200000 len=512 path=map"));
 }
+
+/// `cohtrace diff` on a scenario and its corrected twin (recorded traces, so no QEMU is needed), and on the
+/// JSON reports of both: the bug is new one way, fixed the other, unchanged against itself; a JSON report
+/// and a trace of the same run compare equal; a device side matches by its name.
+#[test]
+fn diff_tells_new_fixed_and_unchanged_hazards_with_its_exit_status() {
+    let traces = support::repo().join("traces");
+    let p = |f: &str| traces.join(f).display().to_string();
+    let (bug, fixed) = (p("01-nc-write-wb-read.ctrace"), p("01-nc-write-wb-read-fixed.ctrace"));
+    let json = |out: &Output| -> serde_json::Value { serde_json::from_slice(&out.stdout).unwrap() };
+
+    let out = cohtrace(&["diff", &fixed, &bug, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "a new hazard -> exit 1: {}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    assert_eq!(v["summary"], serde_json::json!({"new": 1, "fixed": 0, "unchanged": 0}));
+    assert_eq!(v["new_hazards"][0]["class"], "stale-read");
+
+    let out = cohtrace(&["diff", &bug, &fixed, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "only a fix -> exit 0");
+    assert_eq!(json(&out)["summary"], serde_json::json!({"new": 0, "fixed": 1, "unchanged": 0}));
+
+    // The committed JSON report of the same trace: the same hazard, unchanged.
+    let out = cohtrace(&["diff", &p("01-nc-write-wb-read.speculative.json"), &bug]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("unchanged  stale-read: ") && text.contains("0 new, 0 fixed, 1 unchanged"), "{text}");
+
+    // Device sides (scenario 27, judged non-coherent) match by device.
+    let desc = p("27-fwcfg-desc.ctrace");
+    let out = cohtrace(&["diff", &p("27-fwcfg-desc.dma-noncoherent.speculative.json"), &desc, "--dma", "noncoherent", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["summary"]["unchanged"], 2, "{v}");
+    assert_eq!(v["unchanged_hazards"][0]["observer"]["dma"]["device"], "fw_cfg_mem@9020000");
+    let out = cohtrace(&["diff", &p("27-fwcfg-desc.speculative.json"), &desc, "--dma", "noncoherent"]);
+    assert_eq!(out.status.code(), Some(1), "judged non-coherent, the descriptor bugs are new against the coherent report");
+
+    // Errors: exit 2, and no verdict.
+    let out = cohtrace(&["diff", "/nonexistent.json", &bug]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
+}

@@ -1,5 +1,6 @@
 //! `cohtrace`: record a guest under the patched QEMU with the plugin, analyze traces, show what is in them.
 
+mod diff;
 mod record;
 mod symbols;
 
@@ -9,6 +10,7 @@ use cohtrace_analyzer::analysis::analyze_with_policy;
 use cohtrace_analyzer::event::Event;
 use cohtrace_analyzer::model::{Devices, DmaPolicy, Mode, ModelConfig, ResetState};
 use cohtrace_analyzer::report;
+use cohtrace_analyzer::report::Hazard;
 use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, DMA_WRITE, INFO_MMIO, INFO_STORE};
 use cohtrace_analyzer::trace::record::{device_name_of, dma_of};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
@@ -42,6 +44,56 @@ enum ResetArg {
     Unknown,
 }
 
+/// How a trace is judged: the model's options, the DMA policy, and the symbols that name PCs (shared by
+/// `analyze` and `diff`).
+#[derive(clap::Args)]
+struct JudgeOpts {
+    #[arg(long, value_enum, default_value = "speculative")]
+    model: ModeArg,
+    /// Guest ELF files to name PCs with (repeatable).
+    #[arg(long)]
+    elf: Vec<PathBuf>,
+    /// Symbol maps in System.map format (address type name), e.g. a kernel's.
+    #[arg(long = "symbols")]
+    symbol_maps: Vec<PathBuf>,
+    /// Model a system cache between PoU and PoC that outer-cacheable accesses allocate into.
+    #[arg(long)]
+    system_cache: bool,
+    /// What the caches may hold when the trace starts.
+    #[arg(long, value_enum, default_value = "invalid")]
+    reset_state: ResetArg,
+    /// Analysis threads (lines are sharded across them; the report is the same). Default: CPUs.
+    #[arg(long)]
+    threads: Option<u32>,
+    /// The CPU's effective CTR_EL0.IDC is 1 (also when CLIDR_EL1.LoC = 0 or LoUIS = LoUU = 0): instruction
+    /// fetches see the data cache, so code needs no clean to PoU (Linux: "Data cache clean to the PoU not
+    /// required for I/D coherence").
+    #[arg(long)]
+    idc: bool,
+    /// The CPU's CTR_EL0.DIC is 1: the instruction cache is coherent, so code needs no IC invalidation
+    /// (Linux: "Instruction cache invalidation not required for I/D coherence").
+    #[arg(long)]
+    dic: bool,
+    /// Judge instruction fetches by the instruction-data coherence of the CPU the trace ran on (its
+    /// CTR_EL0 and CLIDR_EL1, recorded by the plugin) instead of the portable rule (IDC = DIC = 0).
+    #[arg(long)]
+    cpu_coherence: bool,
+    /// How devices reach memory: coherent (they snoop the PE caches, as QEMU's virt board declares
+    /// with dma-coherent) or noncoherent (every device reads and writes at PoC without snooping).
+    #[arg(long, value_name = "MODE", default_value = "coherent", value_parser = ["coherent", "noncoherent"])]
+    dma: String,
+    /// This device (by the name the trace gives it, e.g. virtio-blk@a003e00, or device#ID) does not
+    /// snoop the PE caches (repeatable).
+    #[arg(long = "dma-noncoherent", value_name = "NAME")]
+    dma_noncoherent: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run qemu-system-aarch64 with the cohtrace plugin and write a trace.
@@ -65,49 +117,24 @@ enum Cmd {
     /// Replay a trace through the shadow cache model and report hazards. Exit status: 0 none, 1 hazards, 2 error.
     Analyze {
         trace: PathBuf,
-        #[arg(long, value_enum, default_value = "speculative")]
-        model: ModeArg,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
-        /// Guest ELF files to name PCs with (repeatable).
-        #[arg(long)]
-        elf: Vec<PathBuf>,
-        /// Symbol maps in System.map format (address type name), e.g. a kernel's.
-        #[arg(long = "symbols")]
-        symbol_maps: Vec<PathBuf>,
-        /// Model a system cache between PoU and PoC that outer-cacheable accesses allocate into.
-        #[arg(long)]
-        system_cache: bool,
-        /// What the caches may hold when the trace starts.
-        #[arg(long, value_enum, default_value = "invalid")]
-        reset_state: ResetArg,
         /// Write the report here instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
-        /// Analysis threads (lines are sharded across them; the report is the same). Default: CPUs.
-        #[arg(long)]
-        threads: Option<u32>,
-        /// The CPU's effective CTR_EL0.IDC is 1 (also when CLIDR_EL1.LoC = 0 or LoUIS = LoUU = 0): instruction
-        /// fetches see the data cache, so code needs no clean to PoU (Linux: "Data cache clean to the PoU not
-        /// required for I/D coherence").
-        #[arg(long)]
-        idc: bool,
-        /// The CPU's CTR_EL0.DIC is 1: the instruction cache is coherent, so code needs no IC invalidation
-        /// (Linux: "Instruction cache invalidation not required for I/D coherence").
-        #[arg(long)]
-        dic: bool,
-        /// Judge instruction fetches by the instruction-data coherence of the CPU the trace ran on (its
-        /// CTR_EL0 and CLIDR_EL1, recorded by the plugin) instead of the portable rule (IDC = DIC = 0).
-        #[arg(long)]
-        cpu_coherence: bool,
-        /// How devices reach memory: coherent (they snoop the PE caches, as QEMU's virt board declares
-        /// with dma-coherent) or noncoherent (every device reads and writes at PoC without snooping).
-        #[arg(long, value_name = "MODE", default_value = "coherent", value_parser = ["coherent", "noncoherent"])]
-        dma: String,
-        /// This device (by the name the trace gives it, e.g. virtio-blk@a003e00, or device#ID) does not
-        /// snoop the PE caches (repeatable).
-        #[arg(long = "dma-noncoherent", value_name = "NAME")]
-        dma_noncoherent: Vec<String>,
+        #[command(flatten)]
+        judge: JudgeOpts,
+    },
+    /// Compare two reports (JSON, from `analyze --format json`) or two traces (analyzed with the options
+    /// given): hazards new in NEW, fixed since BASE, and unchanged, matched by class, observer and cause
+    /// (function, else device, else PC). Exit status: 0 nothing new, 1 new hazards, 2 error.
+    Diff {
+        base: PathBuf,
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        #[command(flatten)]
+        judge: JudgeOpts,
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
@@ -124,28 +151,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
-        Cmd::Analyze {
-            trace,
-            model,
-            format,
-            elf,
-            symbol_maps,
-            system_cache,
-            reset_state,
-            output,
-            threads,
-            idc,
-            dic,
-            cpu_coherence,
-            dma,
-            dma_noncoherent,
-        } => {
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
-            // clap allows only the two modes.
-            let mut policy = DmaPolicy::parse_mode(&dma).unwrap_or_default();
-            policy.noncoherent = dma_noncoherent;
-            run_analyze(trace, model, format, elf, symbol_maps, system_cache, reset_state, output, threads, (idc, dic, cpu_coherence), policy)
-        }
+        Cmd::Analyze { trace, format, output, judge } => run_analyze(trace, format, output, &judge),
+        Cmd::Diff { base, new, format, judge } => diff::run(&base, &new, format == DiffFormat::Json, &judge),
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
     };
@@ -176,43 +183,35 @@ fn open(path: &PathBuf) -> Result<TraceFile> {
     Ok(t)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_analyze(
-    path: PathBuf,
-    model: ModeArg,
-    format: Format,
-    elfs: Vec<PathBuf>,
-    maps: Vec<PathBuf>,
-    system_cache: bool,
-    reset: ResetArg,
-    output: Option<PathBuf>,
-    threads: u32,
-    (idc, dic, cpu_coherence): (bool, bool, bool),
-    dma: DmaPolicy,
-) -> Result<u8> {
-    let trace = open(&path)?;
+/// The hazards of a trace, judged with `opts`, their PCs named from the symbol files.
+fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
+    let trace = open(path)?;
     let mut syms = symbols::Symbols::default();
-    for e in &elfs {
+    for e in &opts.elf {
         syms.load_elf(e)?;
     }
-    for m in &maps {
+    for m in &opts.symbol_maps {
         syms.load_system_map(m)?;
     }
     let cfg = ModelConfig {
-        mode: match model {
+        mode: match opts.model {
             ModeArg::Speculative => Mode::Speculative,
             ModeArg::Precise => Mode::Precise,
         },
-        system_cache,
-        reset: match reset {
+        system_cache: opts.system_cache,
+        reset: match opts.reset_state {
             ResetArg::Invalid => ResetState::Invalid,
             ResetArg::Unknown => ResetState::Unknown,
         },
-        idc,
-        dic,
-        cpu_coherence,
+        idc: opts.idc,
+        dic: opts.dic,
+        cpu_coherence: opts.cpu_coherence,
         ..Default::default()
     };
+    // clap allows only the two modes.
+    let mut dma = DmaPolicy::parse_mode(&opts.dma).unwrap_or_default();
+    dma.noncoherent = opts.dma_noncoherent.clone();
+    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let total = trace.record_count();
     let progress = Progress::new(total);
     // Small traces are not worth a thread.
@@ -239,11 +238,15 @@ fn run_analyze(
         h.observer.symbol = syms.lookup(h.observer.pc);
         h.cause.symbol = syms.lookup(h.cause.pc);
     }
-    let hazards = analysis.log.hazards();
+    Ok(analysis.log.hazards().to_vec())
+}
+
+fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, opts: &JudgeOpts) -> Result<u8> {
+    let hazards = judge(&path, opts)?;
     let body = match format {
-        Format::Text => report::text::render(hazards),
-        Format::Json => report::json::render(hazards),
-        Format::Sarif => report::sarif::render(hazards),
+        Format::Text => report::text::render(&hazards),
+        Format::Json => report::json::render(&hazards),
+        Format::Sarif => report::sarif::render(&hazards),
     };
     match output {
         Some(p) => std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?,
