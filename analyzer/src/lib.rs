@@ -25,6 +25,7 @@
 
 pub mod analysis;
 pub mod event;
+pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod memtype;

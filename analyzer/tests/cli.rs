@@ -209,3 +209,26 @@ fn diff_tells_new_fixed_and_unchanged_hazards_with_its_exit_status() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.json"));
 }
+
+/// `cohtrace explain` on scenario 01's recorded trace: the stale-read's line from the allocation of EL2's
+/// copy to its read, with the cause and the observer marked and the model's state after each event.
+#[test]
+fn explain_tells_a_hazard_as_its_line_history() {
+    let trace = support::repo().join("traces/01-nc-write-wb-read.ctrace").display().to_string();
+    let out = cohtrace(&["explain", &trace]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("==cohtrace== hazard 1: stale-read on line 0x40112000"), "{text}");
+    let events: Vec<&str> = lines.iter().copied().filter(|l| l.contains("vCPU 0 ")).collect();
+    assert_eq!(events.len(), 3, "allocation, cause, observer:\n{text}");
+    assert!(events[0].contains("load") && events[0].contains("Normal-WB"), "{text}");
+    assert!(events[1].contains("> vCPU 0 store") && events[1].contains("Normal-NC"), "the cause is marked:\n{text}");
+    assert!(events[2].contains("< vCPU 0 load"), "the observer is marked:\n{text}");
+    assert!(text.contains("-> memory v1, PE cache v0 (clean), beyond PoU -, I-cache -; newest v1"), "the stale copy:\n{text}");
+    let out = cohtrace(&["explain", &trace, "--hazard", "2"]);
+    assert_eq!(out.status.code(), Some(2), "there is no hazard 2");
+    let out = cohtrace(&["explain", &trace, "--line", "0x40112000", "--limit", "1"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the last 1 shown"));
+}

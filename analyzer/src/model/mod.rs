@@ -19,6 +19,27 @@ mod line;
 mod rules;
 
 pub use book::Devices;
+/// A cached copy of a line in a `LineSnapshot`: its version, and whether it is dirty or only possible
+/// (speculative mode's copy that a cacheable mapping may have allocated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopySnapshot {
+    pub ver: u32,
+    pub dirty: bool,
+    pub speculative: bool,
+}
+
+/// What the model holds for one line (versions count writes to it; 0 is its content at the start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineSnapshot {
+    /// The newest data's version.
+    pub latest: u32,
+    /// The version at the Point of Coherency.
+    pub mem: u32,
+    pub pe: Option<CopySnapshot>,
+    pub beyond_pou: Option<CopySnapshot>,
+    pub icache: Option<CopySnapshot>,
+}
+
 pub use config::{DeviceStats, DmaPolicy, Mode, ModelConfig, ModelStats, ResetState};
 
 use crate::event::{Access, AccessKind, Bulk, BulkOp, Dma, Event, Marker, MarkerKind, PendingType, SysReg, Walk};
@@ -117,6 +138,24 @@ impl Model {
     #[inline(always)]
     fn owns(&self, line_pa: u64) -> bool {
         self.shard_count == 1 || (line_pa >> self.line_shift) % self.shard_count == self.shard_index
+    }
+
+    /// One line's state now (`explain`): `None` if no event has touched it. Read only; the hot path never
+    /// calls it.
+    pub fn line_snapshot(&mut self, line_pa: u64) -> Option<LineSnapshot> {
+        let line_pa = line_pa >> self.line_shift << self.line_shift;
+        let epoch = self.book.ic_epoch;
+        let l = self.book.existing_line(line_pa)?;
+        let copy = |c: line::CachedCopy| {
+            c.present().then_some(CopySnapshot { ver: c.ver, dirty: c.dirty(), speculative: c.is_speculative() })
+        };
+        Some(LineSnapshot {
+            latest: l.latest,
+            mem: l.mem,
+            pe: copy(l.pe),
+            beyond_pou: copy(l.beyond_pou),
+            icache: if l.ic_epoch == epoch { copy(l.ic) } else { None },
+        })
     }
 
     pub fn hazards(&self) -> &[Hazard] {

@@ -136,6 +136,23 @@ enum Cmd {
         #[command(flatten)]
         judge: JudgeOpts,
     },
+    /// One line's history: every event that touched it, with the model's state of the line after each.
+    /// For each hazard (or `--hazard N`, numbered as `analyze` reports them) the window from the copy's
+    /// allocation or the cause to the observer; with `--line PA`, the whole history of that line.
+    Explain {
+        trace: PathBuf,
+        /// Explain only this hazard (1 = the report's first).
+        #[arg(long)]
+        hazard: Option<usize>,
+        /// Explain this physical line instead of the hazards (hex with 0x, or decimal).
+        #[arg(long, value_parser = parse_address)]
+        line: Option<u64>,
+        /// With --line: only its last N events.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        judge: JudgeOpts,
+    },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
     /// Print events as text.
@@ -153,6 +170,7 @@ fn main() -> ExitCode {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
         Cmd::Analyze { trace, format, output, judge } => run_analyze(trace, format, output, &judge),
         Cmd::Diff { base, new, format, judge } => diff::run(&base, &new, format == DiffFormat::Json, &judge),
+        Cmd::Explain { trace, hazard, line, limit, judge } => run_explain(&trace, hazard, line, limit, &judge),
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
     };
@@ -183,9 +201,8 @@ fn open(path: &PathBuf) -> Result<TraceFile> {
     Ok(t)
 }
 
-/// The hazards of a trace, judged with `opts`, their PCs named from the symbol files.
-fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
-    let trace = open(path)?;
+/// The symbol files `opts` names, loaded.
+fn load_symbols(opts: &JudgeOpts) -> Result<symbols::Symbols> {
     let mut syms = symbols::Symbols::default();
     for e in &opts.elf {
         syms.load_elf(e)?;
@@ -193,6 +210,11 @@ fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
     for m in &opts.symbol_maps {
         syms.load_system_map(m)?;
     }
+    Ok(syms)
+}
+
+/// The model configuration and the DMA policy `opts` give.
+fn model_config(opts: &JudgeOpts) -> (ModelConfig, DmaPolicy) {
     let cfg = ModelConfig {
         mode: match opts.model {
             ModeArg::Speculative => Mode::Speculative,
@@ -211,6 +233,14 @@ fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
     // clap allows only the two modes.
     let mut dma = DmaPolicy::parse_mode(&opts.dma).unwrap_or_default();
     dma.noncoherent = opts.dma_noncoherent.clone();
+    (cfg, dma)
+}
+
+/// The hazards of a trace, judged with `opts`, their PCs named from the symbol files.
+fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
+    let trace = open(path)?;
+    let mut syms = load_symbols(opts)?;
+    let (cfg, dma) = model_config(opts);
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let total = trace.record_count();
     let progress = Progress::new(total);
@@ -256,6 +286,88 @@ fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, opts: &Ju
         }
     }
     Ok(if hazards.is_empty() { 0 } else { 1 })
+}
+
+fn parse_address(s: &str) -> std::result::Result<u64, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|e| format!("'{s}' is not an address: {e}"))
+}
+
+/// Lines of a line's history: each event (with its symbol, and `marks` for the cause and the observer)
+/// and the line's state after it.
+fn history(
+    out: &mut String,
+    syms: &mut symbols::Symbols,
+    steps: &[cohtrace_analyzer::explain::Step],
+    model: &cohtrace_analyzer::model::Model,
+    marks: &dyn Fn(u64) -> &'static str,
+) {
+    use cohtrace_analyzer::explain::{describe_event, describe_state};
+    let devices = model.devices();
+    let name = |id: u32| devices.iter().find(|d| d.id == id).map_or(format!("device#{id}"), |d| d.name.clone());
+    for s in steps {
+        let pc = match &s.event {
+            Event::Access(a) => Some(a.pc),
+            Event::Fetch(f) => Some(f.pc),
+            Event::Bulk(b) => Some(b.pc),
+            Event::Maintenance(m) => Some(m.pc),
+            Event::Walk(w) => Some(w.pc),
+            _ => None,
+        };
+        let sym = pc.and_then(|pc| syms.lookup(pc)).map(|s| format!(" ({s})")).unwrap_or_default();
+        out.push_str(&format!("  {:>12}{} {}{sym}\n", s.seq, marks(s.seq), describe_event(&s.event, &name)));
+        out.push_str(&format!("  {:>12}   -> {}\n", "", describe_state(&s.after)));
+    }
+}
+
+fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Option<usize>, opts: &JudgeOpts) -> Result<u8> {
+    use cohtrace_analyzer::explain::{hazard_window, line_history};
+    let trace = open(path)?;
+    let mut syms = load_symbols(opts)?;
+    let (cfg, dma) = model_config(opts);
+    let mut out = String::new();
+    if let Some(pa) = line {
+        let (steps, model, _) = line_history(&trace, cfg, &dma, pa, 0, u64::MAX);
+        let from = limit.map_or(0, |n| steps.len().saturating_sub(n));
+        out.push_str(&format!("==cohtrace== line {:#x}: {} events touched it{}\n", pa & !63, steps.len(),
+            if from > 0 { format!(", the last {} shown", steps.len() - from) } else { String::new() }));
+        history(&mut out, &mut syms, &steps[from..], &model, &|_| " ");
+    } else {
+        let hazards = judge(path, opts)?;
+        if only.is_some_and(|n| n == 0 || n > hazards.len()) {
+            bail!("--hazard {}: the report has {} hazard(s), numbered from 1", only.unwrap_or(0), hazards.len());
+        }
+        for (i, h) in hazards.iter().enumerate() {
+            if only.is_some_and(|n| n != i + 1) {
+                continue;
+            }
+            let (steps, model, _) = line_history(&trace, cfg, &dma, h.line_pa, 0, h.observer.seq);
+            let (start, end) = hazard_window(&steps, h);
+            out.push_str(&format!("==cohtrace== hazard {}: {} on line {:#x}\n", i + 1, h.class.name(), h.line_pa));
+            let who = |side: &cohtrace_analyzer::report::Side| {
+                if side.is_device() {
+                    side.describe()
+                } else {
+                    let sym = side.symbol.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+                    format!("{} at pc {:#x}{sym}, vCPU {}, {}", side.describe(), side.pc, side.vcpu, side.mem)
+                }
+            };
+            out.push_str(&format!("  observer {}\n  cause    {}\n  missing  {}\n", who(&h.observer), who(&h.cause), h.missing));
+            out.push_str(&format!("  the line's history, events {} to {} of the window (> cause, < observer):\n", start + 1, end + 1));
+            let (cause, observer) = (h.cause.seq, h.observer.seq);
+            history(&mut out, &mut syms, &steps[start.min(steps.len())..(end + 1).min(steps.len())], &model, &move |seq| {
+                if seq == observer { "<" } else if seq == cause { ">" } else { " " }
+            });
+        }
+        if hazards.is_empty() {
+            out.push_str("==cohtrace== no hazards to explain\n");
+        }
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(0)
 }
 
 /// A progress bar on stderr for analyses that run longer than a second, and only on a terminal.
