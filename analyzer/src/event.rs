@@ -409,4 +409,20 @@ impl Event {
             Event::Dma(_) | Event::DeviceName(_) => NO_VCPU,
         }
     }
+
+    /// The PC of the instruction the event belongs to (`None` for regime changes and devices; a pending
+    /// type's is its register write's).
+    pub fn pc(&self) -> Option<u64> {
+        match self {
+            Event::Access(a) => Some(a.pc),
+            Event::Fetch(f) => Some(f.pc),
+            Event::Maintenance(m) => Some(m.pc),
+            Event::SysReg(s) => Some(s.pc),
+            Event::Marker(m) => Some(m.pc),
+            Event::Walk(w) => Some(w.pc),
+            Event::Bulk(b) => Some(b.pc),
+            Event::PendingType(t) => Some(t.write_pc),
+            Event::Regime { .. } | Event::Dma(_) | Event::DeviceName(_) => None,
+        }
+    }
 }

@@ -22,15 +22,16 @@ pub struct Step {
     pub after: Option<LineSnapshot>,
 }
 
-/// The events of `trace` that touched the line holding `line_pa` with sequence numbers in `[from, to]`,
-/// each with the line's state after it, judged as an analysis with `cfg` and `dma` would.
-pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, line_pa: u64, from: u64, to: u64) -> (Vec<Step>, Model, Option<Damage>) {
+/// For each of `lines` (physical addresses in the lines), the events of `trace` up to sequence number `to`
+/// that touched it, each with the line's state after it, judged as an analysis with `cfg` and `dma` would:
+/// one replay for all of them. Also the model at the end (for device names) and where decoding stopped.
+pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines: &[u64], to: u64) -> (Vec<Vec<Step>>, Model, Option<Damage>) {
     let cfg = ModelConfig { line_size: trace.geometry().line_size, ..cfg };
     let line_size = cfg.line_size.max(16) as u64;
-    let line_pa = line_pa & !(line_size - 1);
+    let lines: Vec<u64> = lines.iter().map(|pa| pa & !(line_size - 1)).collect();
     let mut model = Model::with_dma(cfg, dma.clone());
     let geometry = trace.geometry();
-    let mut steps = Vec::new();
+    let mut steps = vec![Vec::new(); lines.len()];
     let mut events = trace.events();
     events.replay(|vcpu, seq, r, following| {
         if seq > to {
@@ -42,12 +43,11 @@ pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, line_p
             ([Default::default(); 3], 0)
         };
         feed_record(&mut model, geometry, vcpu, seq, r, &args[..k]);
-        if seq < from {
-            return;
-        }
         let Some(ev) = record_to_event(r, &args[..k], vcpu, geometry) else { return };
-        if touches(&ev, line_pa, line_size) {
-            steps.push(Step { seq, event: ev, after: model.line_snapshot(line_pa) });
+        for (i, &line_pa) in lines.iter().enumerate() {
+            if touches(&ev, line_pa, line_size) {
+                steps[i].push(Step { seq, event: ev, after: model.line_snapshot(line_pa) });
+            }
         }
     });
     let damage = events.error().cloned().or_else(|| trace.damage.clone());
@@ -185,8 +185,10 @@ mod tests {
         let cfg = ModelConfig { mode: crate::model::Mode::Precise, ..Default::default() };
         let a = crate::analysis::analyze(&t, cfg, |_| {});
         let h = &a.log.hazards()[0];
-        let (steps, _, damage) = line_history(&t, cfg, &DmaPolicy::default(), h.line_pa, 0, u64::MAX);
+        let (mut all, _, damage) = line_history(&t, cfg, &DmaPolicy::default(), &[h.line_pa, L + 0x1000], u64::MAX);
         assert!(damage.is_none());
+        assert_eq!(all[1].iter().map(|s| s.seq).collect::<Vec<_>>(), [0], "the other line, from the same replay");
+        let steps = all.swap_remove(0);
         assert_eq!(steps.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2, 3, 4], "only the line's events");
         let (start, end) = hazard_window(&steps, h);
         assert_eq!((steps[start].seq, steps[end].seq), (1, 3), "from the allocation to the observer");

@@ -8,7 +8,7 @@ use crate::state::{Plugin, plugin};
 use crate::vcpu::Vcpu;
 use cohtrace_analyzer::event::{Bulk, BulkOp};
 use cohtrace_analyzer::trace::Record;
-use cohtrace_analyzer::trace::codes::MAX_RANGE_LEN;
+use cohtrace_analyzer::trace::record::range_pieces;
 use std::ffi::c_uint;
 
 pub unsafe extern "C" fn on_bulk(vcpu_index: c_uint, bulk: *const ArmBulk) {
@@ -37,22 +37,19 @@ fn record_bulk(p: &Plugin, v: &mut Vcpu, b: &ArmBulk) -> Option<()> {
     let (mem, regime) = v.classify(b.attrs, false);
     p.ensure_regime(v, regime);
     // A step stays within one page (64 KB at most), so this is one record; a longer report would be split
-    // at the format's bound (MAX_RANGE_LEN), not truncated.
-    let mut at = 0u64;
-    while at < b.len {
-        let len = (b.len - at).min(MAX_RANGE_LEN as u64);
+    // at the format's bound, not truncated.
+    for (at, len) in range_pieces(b.len) {
         let record = Record::bulk(&Bulk {
             vcpu: v.index,
             pc: b.pc,
             va: b.va.wrapping_add(at),
             pa: b.pa.wrapping_add(at),
-            len: len as u32,
+            len,
             op,
             store: b.is_store != 0,
             mem,
         });
         p.push(v, record);
-        at += len;
     }
     Some(())
 }

@@ -14,13 +14,12 @@ use crate::qemu_abi::DmaReport;
 use crate::sink::{Chunk, Msg};
 use crate::state::{ACTIVE, MAX_LAG, Plugin, SEQ, disable, plugin};
 use cohtrace_analyzer::event::{Dma, DmaPath};
-use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, MAX_RANGE_LEN};
 use cohtrace_analyzer::trace::Record;
+use cohtrace_analyzer::trace::codes::DEVICE_STREAM;
+use cohtrace_analyzer::trace::record::range_pieces;
 use std::ffi::{CStr, c_uint};
 use std::sync::atomic::Ordering;
 
-/// The longest transfer one Dma record holds (the format's bound); longer ones are split.
-const MAX_RECORD_LEN: u64 = MAX_RANGE_LEN as u64;
 /// Records the device stream holds before it hands them to the writer.
 pub const DEVICE_BUFFER: usize = 4096;
 
@@ -48,33 +47,36 @@ fn record_dma(p: &Plugin, vcpu_index: c_uint, d: &DmaReport) {
     if d.len == 0 || (p.filtered_out(d.addr) && p.filtered_out(d.addr.saturating_add(d.len - 1))) {
         return;
     }
+    let write = d.is_write != 0;
+    let pieces = range_pieces(d.len).map(|(at, len)| Record::dma(&Dma { device: d.device_id, pa: d.addr.wrapping_add(at), len, write, path }));
+    if (vcpu_index as usize) < p.vcpus.len() {
+        let naming = first_sight(&mut p.devices.lock().unwrap_or_else(|e| e.into_inner()), d);
+        p.enter(vcpu_index, |v| {
+            for r in naming.into_iter().flatten().chain(pieces) {
+                p.push(v, r);
+            }
+            Some(())
+        });
+    } else {
+        // One lock for the name check and the records.
+        let mut ds = p.devices.lock().unwrap_or_else(|e| e.into_inner());
+        let naming = first_sight(&mut ds, d);
+        push_device(p, &mut ds, naming.into_iter().flatten().chain(pieces));
+    }
+}
+
+/// The DeviceName records of a device the trace has not named yet (its first transfer), else `None`.
+fn first_sight(ds: &mut DeviceStream, d: &DmaReport) -> Option<Vec<Record>> {
+    if !ds.named.insert(d.device_id) {
+        return None;
+    }
     let name = if d.device.is_null() {
         format!("device#{}", d.device_id)
     } else {
         // SAFETY: the patch's name string lives for the whole run.
         unsafe { CStr::from_ptr(d.device) }.to_string_lossy().into_owned()
     };
-    let naming = {
-        let mut ds = p.devices.lock().unwrap_or_else(|e| e.into_inner());
-        ds.named.insert(d.device_id).then(|| Record::device_name_parts(d.device_id, &name))
-    };
-    let mut records: Vec<Record> = naming.unwrap_or_default();
-    let mut at = 0u64;
-    while at < d.len {
-        let len = (d.len - at).min(MAX_RECORD_LEN);
-        records.push(Record::dma(&Dma { device: d.device_id, pa: d.addr.wrapping_add(at), len: len as u32, write: d.is_write != 0, path }));
-        at += len;
-    }
-    if (vcpu_index as usize) < p.vcpus.len() {
-        p.enter(vcpu_index, |v| {
-            for r in &records {
-                p.push(v, *r);
-            }
-            Some(())
-        });
-    } else {
-        push_device(p, &records);
-    }
+    Some(Record::device_name_parts(d.device_id, &name))
 }
 
 /// The sequence number a device record takes now: the global counter with several vCPUs; with one, the
@@ -87,26 +89,25 @@ fn device_seq(p: &Plugin) -> u64 {
     }
 }
 
-fn push_device(p: &Plugin, records: &[Record]) {
-    let mut ds = p.devices.lock().unwrap_or_else(|e| e.into_inner());
+fn push_device(p: &Plugin, ds: &mut DeviceStream, records: impl Iterator<Item = Record>) {
     for r in records {
         let seq = device_seq(p);
         if ds.buf.is_empty() {
             ds.base_seq = seq;
         } else if seq.saturating_sub(ds.base_seq) > MAX_LAG {
-            flush_locked(p, &mut ds);
+            flush_locked(p, ds);
             ds.base_seq = seq;
         }
         let off = seq.saturating_sub(ds.base_seq) as u32;
-        ds.buf.push(Record { seq: off, ..*r });
+        ds.buf.push(Record { seq: off, ..r });
         if ds.buf.len() >= DEVICE_BUFFER {
-            flush_locked(p, &mut ds);
+            flush_locked(p, ds);
         }
     }
     // The online model replays up to a watermark that trusts older records to have arrived: hand device
     // records over at once there (a handful per transfer).
     if p.opts.model == crate::options::ModelMode::Online {
-        flush_locked(p, &mut ds);
+        flush_locked(p, ds);
     }
 }
 

@@ -291,9 +291,10 @@ impl Model {
     }
 
     /// A device's transfer (docs/model.md, "Device DMA"). A coherent device is one more observer in the
-    /// Inner Shareable domain: it snoops the PE caches, so its transfer is a Normal Write-Back access of
-    /// the range (R1/R3). A non-coherent one reads and writes at the PoC without snooping: a Non-cacheable
-    /// access of the range (R2/R5). Line by line, byte-exact, as `access_range`.
+    /// Inner Shareable domain: its reads snoop the PE caches and allocate nothing (R15), its writes land at
+    /// the PoC and invalidate the copies above it (R16); reports show it as Normal-WB. A non-coherent one
+    /// reads and writes at the PoC without snooping: a Non-cacheable access of the range (R2/R5). Line by
+    /// line, byte-exact, as `access_range`.
     pub fn dma_at(&mut self, seq: u64, d: &Dma) {
         self.seq = seq;
         self.stats.dma += 1;

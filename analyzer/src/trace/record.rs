@@ -202,6 +202,13 @@ impl Record {
     }
 }
 
+/// How a range record (Bulk, Dma) covers `len` bytes: (offset, length) pieces of at most `MAX_RANGE_LEN`
+/// each, in order (one piece for any range a single record may hold).
+pub fn range_pieces(len: u64) -> impl Iterator<Item = (u64, u32)> {
+    let max = super::codes::MAX_RANGE_LEN as u64;
+    (0..len.div_ceil(max)).map(move |i| (i * max, (len - i * max).min(max) as u32))
+}
+
 /// The info byte of a walk record (docs/trace-format.md, "Table walk").
 #[inline(always)]
 pub fn walk_info(stage: u8, level: i8, update: bool, cause: WalkCause, size: u32) -> u8 {
@@ -383,6 +390,15 @@ pub fn record_to_event(r: &Record, args: &[Record], vcpu: u16, geo: Geometry) ->
 mod tests {
     use super::*;
     use crate::event::RegimeKind;
+
+    #[test]
+    fn ranges_split_at_the_records_bound() {
+        let max = crate::trace::codes::MAX_RANGE_LEN;
+        assert_eq!(range_pieces(64).collect::<Vec<_>>(), [(0, 64)]);
+        assert_eq!(range_pieces(max as u64).collect::<Vec<_>>(), [(0, max)]);
+        assert_eq!(range_pieces(2 * max as u64 + 3).collect::<Vec<_>>(), [(0, max), (max as u64, max), (2 * max as u64, 3)]);
+        assert_eq!(range_pieces(0).count(), 0);
+    }
 
     #[test]
     fn record_is_forty_bytes() {

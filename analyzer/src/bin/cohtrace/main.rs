@@ -15,7 +15,7 @@ use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, DMA_WRITE, INFO_MMIO, INFO_
 use cohtrace_analyzer::trace::record::{device_name_of, dma_of};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -238,7 +238,11 @@ fn model_config(opts: &JudgeOpts) -> (ModelConfig, DmaPolicy) {
 
 /// The hazards of a trace, judged with `opts`, their PCs named from the symbol files.
 fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
-    let trace = open(path)?;
+    judge_trace(&open(path)?, path, opts)
+}
+
+/// As `judge`, for a trace already open.
+fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
     let mut syms = load_symbols(opts)?;
     let (cfg, dma) = model_config(opts);
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
@@ -246,7 +250,7 @@ fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
     let progress = Progress::new(total);
     // Small traces are not worth a thread.
     let threads = if trace.record_count() < 1_000_000 { 1 } else { threads };
-    let mut analysis = analyze_with_policy(&trace, cfg, &dma, threads, |n| progress.update(n));
+    let mut analysis = analyze_with_policy(trace, cfg, &dma, threads, |n| progress.update(n));
     progress.finish();
     // A misspelt device would make the analysis silently judge it coherent: refuse, before any report.
     let unknown = dma.unknown_names(&analysis.devices);
@@ -309,15 +313,7 @@ fn history(
     let devices = model.devices();
     let name = |id: u32| devices.iter().find(|d| d.id == id).map_or(format!("device#{id}"), |d| d.name.clone());
     for s in steps {
-        let pc = match &s.event {
-            Event::Access(a) => Some(a.pc),
-            Event::Fetch(f) => Some(f.pc),
-            Event::Bulk(b) => Some(b.pc),
-            Event::Maintenance(m) => Some(m.pc),
-            Event::Walk(w) => Some(w.pc),
-            _ => None,
-        };
-        let sym = pc.and_then(|pc| syms.lookup(pc)).map(|s| format!(" ({s})")).unwrap_or_default();
+        let sym = s.event.pc().and_then(|pc| syms.lookup(pc)).map(|s| format!(" ({s})")).unwrap_or_default();
         out.push_str(&format!("  {:>12}{} {}{sym}\n", s.seq, marks(s.seq), describe_event(&s.event, &name)));
         out.push_str(&format!("  {:>12}   -> {}\n", "", describe_state(&s.after)));
     }
@@ -330,22 +326,24 @@ fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Op
     let (cfg, dma) = model_config(opts);
     let mut out = String::new();
     if let Some(pa) = line {
-        let (steps, model, _) = line_history(&trace, cfg, &dma, pa, 0, u64::MAX);
+        let (mut all, model, _) = line_history(&trace, cfg, &dma, &[pa], u64::MAX);
+        let steps = all.swap_remove(0);
         let from = limit.map_or(0, |n| steps.len().saturating_sub(n));
         out.push_str(&format!("==cohtrace== line {:#x}: {} events touched it{}\n", pa & !63, steps.len(),
             if from > 0 { format!(", the last {} shown", steps.len() - from) } else { String::new() }));
         history(&mut out, &mut syms, &steps[from..], &model, &|_| " ");
     } else {
-        let hazards = judge(path, opts)?;
+        let hazards = judge_trace(&trace, path, opts)?;
         if only.is_some_and(|n| n == 0 || n > hazards.len()) {
             bail!("--hazard {}: the report has {} hazard(s), numbered from 1", only.unwrap_or(0), hazards.len());
         }
-        for (i, h) in hazards.iter().enumerate() {
-            if only.is_some_and(|n| n != i + 1) {
-                continue;
-            }
-            let (steps, model, _) = line_history(&trace, cfg, &dma, h.line_pa, 0, h.observer.seq);
-            let (start, end) = hazard_window(&steps, h);
+        let chosen: Vec<(usize, &Hazard)> = hazards.iter().enumerate().filter(|(i, _)| only.is_none_or(|n| n == i + 1)).collect();
+        // One replay for every hazard's line, up to the last observer.
+        let lines: Vec<u64> = chosen.iter().map(|(_, h)| h.line_pa).collect();
+        let to = chosen.iter().map(|(_, h)| h.observer.seq).max().unwrap_or(0);
+        let (all, model, _) = line_history(&trace, cfg, &dma, &lines, to);
+        for ((i, h), steps) in chosen.into_iter().zip(&all) {
+            let (start, end) = hazard_window(steps, h);
             out.push_str(&format!("==cohtrace== hazard {}: {} on line {:#x}\n", i + 1, h.class.name(), h.line_pa));
             let who = |side: &cohtrace_analyzer::report::Side| {
                 if side.is_device() {
