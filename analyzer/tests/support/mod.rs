@@ -165,3 +165,21 @@ pub fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// The python with the report checkers (scripts/setup-pytools: perfetto's classes, jsonschema), or None
+/// (skip, with a note) when COHTRACE_PYTHON is not set and the full suite (COHTRACE_REQUIRE_QEMU=1) is
+/// not required.
+pub fn pytools() -> Option<PathBuf> {
+    let required = std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1");
+    match std::env::var_os("COHTRACE_PYTHON").map(PathBuf::from) {
+        Some(p) => {
+            assert!(p.is_file(), "COHTRACE_PYTHON={} does not exist", p.display());
+            Some(p)
+        }
+        None => {
+            assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but COHTRACE_PYTHON is not set (scripts/setup-pytools prints it)");
+            eprintln!("note: report checks skipped (set COHTRACE_PYTHON to scripts/setup-pytools' python)");
+            None
+        }
+    }
+}
