@@ -5,22 +5,14 @@
 //! For a hazard the window runs from the event that allocated the copy the observer met (or from the
 //! cause, when that came later) to the observer.
 
-use crate::event::{AccessKind, Event};
-use crate::model::{DmaPolicy, LineSnapshot, Model, ModelConfig};
+use crate::event::Event;
+use crate::model::{DmaPolicy, Model, ModelConfig};
 use crate::replay::feed_record;
-use crate::report::Hazard;
+pub use crate::report::history::{Step, describe_event, describe_state, hazard_window};
 use crate::trace::TraceFile;
 use crate::trace::codes::RecordKind;
 use crate::trace::reader::Damage;
 use crate::trace::record::{marker_args, record_to_event};
-
-/// One event that touched the line, and the line's state after it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Step {
-    pub seq: u64,
-    pub event: Event,
-    pub after: Option<LineSnapshot>,
-}
 
 /// For each of `lines` (physical addresses in the lines), the events of `trace` up to sequence number `to`
 /// that touched it, each with the line's state after it, judged as an analysis with `cfg` and `dma` would:
@@ -56,7 +48,7 @@ pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines:
 
 /// Whether an event reads, writes or maintains the line (set/way and whole-cache operations touch every
 /// line).
-fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
+pub fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
     let overlaps = |pa: u64, len: u64| pa < line_pa + line_size && pa.saturating_add(len.max(1)) > line_pa;
     match ev {
         Event::Access(a) => !a.mmio && overlaps(a.pa, a.size as u64),
@@ -72,84 +64,10 @@ fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
     }
 }
 
-/// The window of a hazard: from the event that allocated the copy the observer met, if it still held
-/// when the cause came, else from the cause; to the observer.
-pub fn hazard_window(steps: &[Step], h: &Hazard) -> (usize, usize) {
-    let end = steps.iter().rposition(|s| s.seq <= h.observer.seq).unwrap_or(0);
-    let cause = steps.iter().rposition(|s| s.seq <= h.cause.seq.min(h.observer.seq)).unwrap_or(0);
-    // Walk back over the steps before the cause while the PE copy was there: its allocation is where the
-    // story starts.
-    let mut start = cause;
-    while start > 0 && steps[start - 1].after.is_some_and(|l| l.pe.is_some()) {
-        start -= 1;
-    }
-    (start, end.max(start))
-}
-
-/// A line's state in words: "memory v2, PE cache v1 (clean), beyond PoU -, I-cache -; newest v2".
-pub fn describe_state(l: &Option<LineSnapshot>) -> String {
-    let Some(l) = l else { return "not yet modelled".into() };
-    let copy = |c: Option<crate::model::CopySnapshot>| match c {
-        None => "-".to_string(),
-        Some(c) => format!(
-            "v{} ({}{})",
-            c.ver,
-            if c.dirty { "dirty" } else { "clean" },
-            if c.speculative { ", possible" } else { "" }
-        ),
-    };
-    format!(
-        "memory v{}, PE cache {}, beyond PoU {}, I-cache {}; newest v{}",
-        l.mem,
-        copy(l.pe),
-        copy(l.beyond_pou),
-        copy(l.icache),
-        l.latest
-    )
-}
-
-/// An event in words, for the history: who, what, the type and the bytes.
-pub fn describe_event(ev: &Event, device_name: &dyn Fn(u32) -> String) -> String {
-    match ev {
-        Event::Access(a) => format!(
-            "vCPU {} {} of {} bytes at pa {:#x} (va {:#x}), pc {:#x}, {}",
-            a.vcpu,
-            if a.kind == AccessKind::Store { "store" } else { "load" },
-            a.size,
-            a.pa,
-            a.va,
-            a.pc,
-            a.mem
-        ),
-        Event::Fetch(f) => format!("vCPU {} instruction fetch at pc {:#x}, {}", f.vcpu, f.pc, f.mem),
-        Event::Walk(w) => format!("vCPU {} stage-{} table walk, level {}, descriptor at {:#x}, {}", w.vcpu, w.stage, w.level, w.pa, w.mem),
-        Event::Bulk(b) => format!(
-            "vCPU {} {:?} {} of {} bytes at pa {:#x}, pc {:#x}, {}",
-            b.vcpu,
-            b.op,
-            if b.store { "write" } else { "read" },
-            b.len,
-            b.pa,
-            b.pc,
-            b.mem
-        ),
-        Event::Dma(d) => format!(
-            "DMA {} of {} bytes by {} at {:#x} ({} path)",
-            if d.write { "write" } else { "read" },
-            d.len,
-            device_name(d.device),
-            d.pa,
-            d.path.name()
-        ),
-        Event::Maintenance(m) => format!("vCPU {} {:?} at pc {:#x}", m.vcpu, m.op, m.pc),
-        other => format!("{other:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Access, CacheOp, Maintenance};
+    use crate::event::{Access, AccessKind, CacheOp, Maintenance};
     use crate::memtype::MemType;
     use crate::trace::{Geometry, Header, Record, TraceWriter};
 

@@ -19,26 +19,7 @@ mod line;
 mod rules;
 
 pub use book::Devices;
-/// A cached copy of a line in a `LineSnapshot`: its version, and whether it is dirty or only possible
-/// (speculative mode's copy that a cacheable mapping may have allocated).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CopySnapshot {
-    pub ver: u32,
-    pub dirty: bool,
-    pub speculative: bool,
-}
-
-/// What the model holds for one line (versions count writes to it; 0 is its content at the start).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LineSnapshot {
-    /// The newest data's version.
-    pub latest: u32,
-    /// The version at the Point of Coherency.
-    pub mem: u32,
-    pub pe: Option<CopySnapshot>,
-    pub beyond_pou: Option<CopySnapshot>,
-    pub icache: Option<CopySnapshot>,
-}
+pub use crate::report::history::{CopySnapshot, LineSnapshot};
 
 pub use config::{DeviceStats, DmaPolicy, Mode, ModelConfig, ModelStats, ResetState};
 

@@ -1,5 +1,6 @@
 //! Hazard records, their deduplication, and renderings (text, JSON, SARIF).
 
+pub mod history;
 pub mod json;
 pub mod sarif;
 pub mod text;
