@@ -18,15 +18,31 @@ use crate::trace::record::{marker_args, record_to_event};
 /// that touched it, each with the line's state after it, judged as an analysis with `cfg` and `dma` would:
 /// one replay for all of them. Also the model at the end (for device names) and where decoding stopped.
 pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines: &[u64], to: u64) -> (Vec<Vec<Step>>, Model, Option<Damage>) {
+    let bounded: Vec<(u64, u64)> = lines.iter().map(|&pa| (pa, to)).collect();
+    line_histories(trace, cfg, dma, &bounded)
+}
+
+/// Most events one line's history keeps: a hot line (a lock, a counter) keeps its last ones.
+pub const HISTORY_LIMIT: usize = 1 << 16;
+
+/// As `line_history`, each line with its own last sequence number (`(pa, to)`: a hazard's observer), so
+/// a line that stays hot after its hazard does not push the hazard's window out of the `HISTORY_LIMIT`.
+pub fn line_histories(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines: &[(u64, u64)]) -> (Vec<Vec<Step>>, Model, Option<Damage>) {
     let cfg = ModelConfig { line_size: trace.geometry().line_size, ..cfg };
     let line_size = cfg.line_size.max(16) as u64;
-    let lines: Vec<u64> = lines.iter().map(|pa| pa & !(line_size - 1)).collect();
+    let mask = !(line_size - 1);
+    // Line -> the entries asking for it (a line may be asked for twice, with two bounds).
+    let mut wanted = hashbrown::HashMap::<u64, Vec<usize>>::new();
+    for (i, &(pa, _)) in lines.iter().enumerate() {
+        wanted.entry(pa & mask).or_default().push(i);
+    }
+    let last = lines.iter().map(|l| l.1).max().unwrap_or(0);
     let mut model = Model::with_dma(cfg, dma.clone());
     let geometry = trace.geometry();
     let mut steps = vec![Vec::new(); lines.len()];
     let mut events = trace.events();
     events.replay(|vcpu, seq, r, following| {
-        if seq > to {
+        if seq > last || lines.is_empty() {
             return;
         }
         let (args, k) = if r.kind == RecordKind::Marker as u8 {
@@ -36,9 +52,34 @@ pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines:
         };
         feed_record(&mut model, geometry, vcpu, seq, r, &args[..k]);
         let Some(ev) = record_to_event(r, &args[..k], vcpu, geometry) else { return };
-        for (i, &line_pa) in lines.iter().enumerate() {
-            if touches(&ev, line_pa, line_size) {
-                steps[i].push(Step { seq, event: ev, after: model.line_snapshot(line_pa) });
+        let mut note = |line_pa: u64, model: &mut Model| {
+            let Some(ids) = wanted.get(&line_pa) else { return };
+            let after = model.line_snapshot(line_pa);
+            for &i in ids {
+                if seq <= lines[i].1 {
+                    let s = &mut steps[i];
+                    if s.len() == HISTORY_LIMIT {
+                        s.drain(..HISTORY_LIMIT / 2);
+                    }
+                    s.push(Step { seq, event: ev, after });
+                }
+            }
+        };
+        match lines_touched(&ev, line_size) {
+            Touched::None => {}
+            Touched::Range(first, end) if (end - first) / line_size <= wanted.len() as u64 => {
+                let mut l = first;
+                while l < end {
+                    note(l, &mut model);
+                    l += line_size;
+                }
+            }
+            // A long range or every line: ask for each wanted line instead.
+            touched => {
+                let hit: Vec<u64> = wanted.keys().copied().filter(|&l| touched.includes(l)).collect();
+                for l in hit {
+                    note(l, &mut model);
+                }
             }
         }
     });
@@ -46,22 +87,52 @@ pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines:
     (steps, model, damage)
 }
 
+/// The lines an event touches: none, the lines of `[first, end)` (line-aligned), or every line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Touched {
+    None,
+    Range(u64, u64),
+    All,
+}
+
+impl Touched {
+    fn includes(self, line_pa: u64) -> bool {
+        match self {
+            Touched::None => false,
+            Touched::Range(first, end) => (first..end).contains(&line_pa),
+            Touched::All => true,
+        }
+    }
+}
+
+/// What an event reads, writes or maintains (set/way and whole-I-cache operations touch every line; an
+/// MMIO access touches no memory line).
+fn lines_touched(ev: &Event, line_size: u64) -> Touched {
+    let mask = !(line_size - 1);
+    let range = |pa: u64, len: u64| {
+        let end = pa.saturating_add(len.max(1));
+        Touched::Range(pa & mask, end.saturating_add(line_size - 1) & mask)
+    };
+    match ev {
+        Event::Access(a) if a.mmio => Touched::None,
+        Event::Access(a) => range(a.pa, a.size as u64),
+        Event::Fetch(f) => Touched::Range(f.pa & mask, (f.pa & mask) + line_size),
+        Event::Walk(w) => range(w.pa, w.size as u64),
+        Event::Bulk(b) => range(b.pa, b.len as u64),
+        Event::Dma(d) => range(d.pa, d.len as u64),
+        Event::Maintenance(m) => match m.pa {
+            Some(pa) => range(pa, m.len.max(1) as u64),
+            None if m.op.is_set_way() || matches!(m.op, crate::event::CacheOp::IcIallu | crate::event::CacheOp::IcIalluis) => Touched::All,
+            None => Touched::None,
+        },
+        _ => Touched::None,
+    }
+}
+
 /// Whether an event reads, writes or maintains the line (set/way and whole-cache operations touch every
 /// line).
 pub fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
-    let overlaps = |pa: u64, len: u64| pa < line_pa + line_size && pa.saturating_add(len.max(1)) > line_pa;
-    match ev {
-        Event::Access(a) => !a.mmio && overlaps(a.pa, a.size as u64),
-        Event::Fetch(f) => f.pa & !(line_size - 1) == line_pa,
-        Event::Walk(w) => overlaps(w.pa, w.size as u64),
-        Event::Bulk(b) => overlaps(b.pa, b.len as u64),
-        Event::Dma(d) => overlaps(d.pa, d.len as u64),
-        Event::Maintenance(m) => match m.pa {
-            Some(pa) => overlaps(pa, m.len.max(1) as u64),
-            None => m.op.is_set_way() || matches!(m.op, crate::event::CacheOp::IcIallu | crate::event::CacheOp::IcIalluis),
-        },
-        _ => false,
-    }
+    lines_touched(ev, line_size).includes(line_pa & !(line_size - 1))
 }
 
 #[cfg(test)]

@@ -232,3 +232,40 @@ fn explain_tells_a_hazard_as_its_line_history() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("the last 1 shown"));
 }
+
+/// A user's usual command line: no `-nic none`, so virt's default virtio NIC wants its option ROM
+/// (efi-virtio.rom, from Debian's ipxe-qemu: scripts/setup-qemu puts it in the patched QEMU's data
+/// directory). And when QEMU cannot start, `record` says there is no trace instead of claiming one.
+#[test]
+fn record_takes_a_users_usual_command_line_and_says_when_qemu_did_not_start() {
+    let Some(env) = support::env() else { return };
+    let dir = support::tempdir("cli-usual");
+    let trace = dir.join("t.ctrace");
+    let mut args: Vec<String> = support::command(&env, "01-nc-write-wb-read");
+    let nic = args.iter().position(|a| a == "-nic").expect("the manifest says -nic none");
+    args.drain(nic..nic + 2);
+    let out = Command::new(env!("CARGO_BIN_EXE_cohtrace"))
+        .args(["record", "--out", trace.to_str().unwrap(), "--qemu", env.qemu.to_str().unwrap(), "--plugin", env.plugin.to_str().unwrap(), "--"])
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("romfile"), "{err}");
+    assert!(err.contains(&format!("trace written to {}", trace.display())), "{err}");
+    let out = cohtrace(&["analyze", trace.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["class"], "stale-read", "the same verdict with the NIC there");
+
+    let missing = dir.join("never.ctrace");
+    let out = Command::new(env!("CARGO_BIN_EXE_cohtrace"))
+        .args(["record", "--out", missing.to_str().unwrap(), "--qemu", env.qemu.to_str().unwrap(), "--plugin", env.plugin.to_str().unwrap(), "--"])
+        .args(["-M", "no-such-board", "-nographic"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(!missing.exists());
+    assert!(!err.contains("trace written"), "a failure must not claim a trace: {err}");
+    assert!(err.contains("no trace written: QEMU exited with status"), "{err}");
+}

@@ -1,6 +1,8 @@
-//! Hazard records, their deduplication, and renderings (text, JSON, SARIF).
+//! Hazard records, their deduplication, and renderings (text, JSON, SARIF, HTML), and a line's history
+//! (`history`) for the renderings that tell it.
 
 pub mod history;
+pub mod html;
 pub mod json;
 pub mod sarif;
 pub mod text;

@@ -183,3 +183,33 @@ pub fn pytools() -> Option<PathBuf> {
         }
     }
 }
+
+/// Debian's Chromium for the HTML checks (scripts/setup-browser), from COHTRACE_CHROMIUM, or None (skip,
+/// with a note) when it is not set and the full suite is not required.
+pub fn browser() -> Option<PathBuf> {
+    let required = std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1");
+    match std::env::var_os("COHTRACE_CHROMIUM").map(PathBuf::from) {
+        Some(p) => {
+            assert!(p.is_file(), "COHTRACE_CHROMIUM={} does not exist", p.display());
+            Some(p)
+        }
+        None => {
+            assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but COHTRACE_CHROMIUM is not set (scripts/setup-browser prints it)");
+            eprintln!("note: browser checks skipped (set COHTRACE_CHROMIUM to scripts/setup-browser's chromium)");
+            None
+        }
+    }
+}
+
+/// The scenario guests' ELFs (COHTRACE_GUESTS, else target/guests as scripts/build-guests leaves them),
+/// or None when they are not built and the full suite is not required.
+pub fn guest_elfs() -> Option<PathBuf> {
+    let required = std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1");
+    let dir = std::env::var_os("COHTRACE_GUESTS").map_or_else(|| repo().join("target/guests"), PathBuf::from);
+    if dir.join("01-nc-write-wb-read.elf").is_file() {
+        return Some(dir);
+    }
+    assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but the guests are not built in {}", dir.display());
+    eprintln!("note: checks that need the guests' symbols skipped (run scripts/build-guests)");
+    None
+}

@@ -30,6 +30,8 @@ enum Format {
     Text,
     Json,
     Sarif,
+    /// One self-contained page: the hazards, and an SVG timeline of each hazard's line.
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -276,11 +278,13 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
 }
 
 fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, opts: &JudgeOpts) -> Result<u8> {
-    let hazards = judge(&path, opts)?;
+    let trace = open(&path)?;
+    let hazards = judge_trace(&trace, &path, opts)?;
     let body = match format {
         Format::Text => report::text::render(&hazards),
         Format::Json => report::json::render(&hazards),
         Format::Sarif => report::sarif::render(&hazards),
+        Format::Html => render_html(&trace, &path, &hazards, opts)?,
     };
     match output {
         Some(p) => std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?,
@@ -290,6 +294,35 @@ fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, opts: &Ju
         }
     }
     Ok(if hazards.is_empty() { 0 } else { 1 })
+}
+
+/// The HTML page: the hazards and their lines' histories (one more replay, of those lines only).
+fn render_html(trace: &TraceFile, path: &Path, hazards: &[Hazard], opts: &JudgeOpts) -> Result<String> {
+    let mut syms = load_symbols(opts)?;
+    let (cfg, dma) = model_config(opts);
+    let lines: Vec<(u64, u64)> = hazards.iter().map(|h| (h.line_pa, h.observer.seq)).collect();
+    let (histories, model, _) = cohtrace_analyzer::explain::line_histories(trace, cfg, &dma, &lines);
+    let devices = model.devices();
+    let device = |id: u32| {
+        let name = devices.iter().find(|d| d.id == id).map_or(format!("device#{id}"), |d| d.name.clone());
+        let coherent = dma.is_coherent(&name);
+        (name, coherent)
+    };
+    let mut symbol = |pc: u64| syms.lookup(pc);
+    let dma_text = if dma.noncoherent_all {
+        "every device non-coherent".to_string()
+    } else if dma.noncoherent.is_empty() {
+        "devices coherent".to_string()
+    } else {
+        format!("non-coherent devices: {}", dma.noncoherent.join(", "))
+    };
+    let mut ctx = report::html::Context {
+        title: path.display().to_string(),
+        judged: format!("{} model, {dma_text}{}", cfg.mode.name(), if cfg.system_cache { ", system cache" } else { "" }),
+        symbol: &mut symbol,
+        device: &device,
+    };
+    Ok(report::html::render(hazards, &histories, &mut ctx))
 }
 
 fn parse_address(s: &str) -> std::result::Result<u64, String> {

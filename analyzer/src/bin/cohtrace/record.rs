@@ -68,20 +68,34 @@ pub fn run(out: &Path, qemu: Option<PathBuf>, plugin: Option<PathBuf>, opts: &[S
         spec.push(',');
         spec.push_str(o);
     }
+    // A trace left by an earlier run must not pass for this run's.
+    let before = std::fs::metadata(out).and_then(|m| m.modified()).ok();
     let status = Command::new(&qemu)
         .arg("-plugin")
         .arg(&spec)
         .args(args)
         .status()
         .with_context(|| format!("running {}", qemu.display()))?;
-    if out.exists() {
-        eprintln!("cohtrace: trace written to {}", out.display());
-    }
+    let after = std::fs::metadata(out).and_then(|m| m.modified()).ok();
+    let written = after.is_some() && after != before;
+    eprintln!("cohtrace: {}", outcome(status, written, out));
     match status.code() {
         Some(c) => Ok(c.clamp(0, 255) as u8),
-        None => {
-            eprintln!("cohtrace: QEMU was killed by a signal ({status})");
-            Ok(2)
-        }
+        None => Ok(2),
+    }
+}
+
+/// What happened, in one line: where the trace is, or why there is none.
+fn outcome(status: std::process::ExitStatus, written: bool, out: &Path) -> String {
+    let how = match status.code() {
+        Some(0) => "QEMU exited normally".to_string(),
+        Some(c) => format!("QEMU exited with status {c}"),
+        None => format!("QEMU was killed by a signal ({status})"),
+    };
+    match (written, status.success()) {
+        (true, true) => format!("trace written to {}", out.display()),
+        // The guest's own exit status (semihosting) or a crash: the trace holds what was captured.
+        (true, false) => format!("trace written to {} ({how})", out.display()),
+        (false, _) => format!("no trace written: {how} before the plugin wrote {} (QEMU's message is above)", out.display()),
     }
 }
