@@ -1,6 +1,8 @@
-//! Hazard records, their deduplication, and renderings (text, JSON, SARIF).
+//! Hazard records, their deduplication, and renderings (text, JSON, SARIF; Perfetto for line histories).
 
 pub mod json;
+#[cfg(feature = "perfetto")]
+pub mod perfetto;
 pub mod sarif;
 pub mod text;
 
