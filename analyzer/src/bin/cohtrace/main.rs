@@ -154,10 +154,11 @@ enum Cmd {
         #[command(flatten)]
         judge: JudgeOpts,
     },
-    /// The hazards' line histories (as `explain` tells them) as a Perfetto trace for ui.perfetto.dev: a
-    /// track per hazard line with slices while a copy is stale or dirty, a track per vCPU and device with
-    /// their events, a flow from each hazard's cause to its observer (docs/report-format.md). Exit status:
-    /// 0 written, 2 error.
+    /// The hazards' line histories (as `explain` tells them) as a Perfetto trace, for ui.perfetto.dev.
+    /// Exit status: 0 written, 2 error.
+    ///
+    /// A track per hazard line with slices while a copy is stale or dirty, a track per vCPU and device
+    /// with their events, a flow from each hazard's cause to its observer (docs/report-format.md).
     Export {
         /// The Perfetto trace file to write.
         #[arg(long, value_name = "OUT")]
