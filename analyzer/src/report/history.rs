@@ -51,7 +51,7 @@ pub fn hazard_window(steps: &[Step], h: &Hazard) -> (usize, usize) {
 /// A line's state in words: "memory v2, PE cache v1 (clean), beyond PoU -, I-cache -; newest v2".
 pub fn describe_state(l: &Option<LineSnapshot>) -> String {
     let Some(l) = l else { return "not yet modelled".into() };
-    let copy = |c: Option<crate::model::CopySnapshot>| match c {
+    let copy = |c: Option<CopySnapshot>| match c {
         None => "-".to_string(),
         Some(c) => format!(
             "v{} ({}{})",

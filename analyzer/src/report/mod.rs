@@ -1,9 +1,11 @@
-//! Hazard records, their deduplication, and renderings (text, JSON, SARIF, HTML), and a line's history
-//! (`history`) for the renderings that tell it.
+//! Hazard records, their deduplication, and renderings (text, JSON, SARIF, HTML; Perfetto for long
+//! traces), and a line's history (`history`) for the renderings that tell it.
 
 pub mod history;
 pub mod html;
 pub mod json;
+#[cfg(feature = "perfetto")]
+pub mod perfetto;
 pub mod sarif;
 pub mod text;
 

@@ -1,6 +1,7 @@
 //! `cohtrace`: record a guest under the patched QEMU with the plugin, analyze traces, show what is in them.
 
 mod diff;
+mod export;
 mod record;
 mod symbols;
 
@@ -155,6 +156,19 @@ enum Cmd {
         #[command(flatten)]
         judge: JudgeOpts,
     },
+    /// The hazards' line histories (as `explain` tells them) as a Perfetto trace, for ui.perfetto.dev.
+    /// Exit status: 0 written, 2 error.
+    ///
+    /// A track per hazard line with slices while a copy is stale or dirty, a track per vCPU and device
+    /// with their events, a flow from each hazard's cause to its observer (docs/report-format.md).
+    Export {
+        /// The Perfetto trace file to write.
+        #[arg(long, value_name = "OUT")]
+        perfetto: PathBuf,
+        trace: PathBuf,
+        #[command(flatten)]
+        judge: JudgeOpts,
+    },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
     /// Print events as text.
@@ -173,6 +187,7 @@ fn main() -> ExitCode {
         Cmd::Analyze { trace, format, output, judge } => run_analyze(trace, format, output, &judge),
         Cmd::Diff { base, new, format, judge } => diff::run(&base, &new, format == DiffFormat::Json, &judge),
         Cmd::Explain { trace, hazard, line, limit, judge } => run_explain(&trace, hazard, line, limit, &judge),
+        Cmd::Export { perfetto, trace, judge } => export::run(&perfetto, &trace, &judge),
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
         Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
     };
