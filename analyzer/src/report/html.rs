@@ -81,8 +81,14 @@ fn type_colour(m: MemType) -> &'static str {
     }
 }
 
-fn is_maintenance(ev: &Event) -> bool {
-    matches!(ev, Event::Maintenance(_))
+/// Maintenance other than a repeat of the op just before it (a set/way loop runs one op thousands of
+/// times over every line: one column tells it).
+fn new_maintenance(ev: &Event, before: &Event) -> bool {
+    match (ev, before) {
+        (Event::Maintenance(m), Event::Maintenance(b)) => m.op != b.op,
+        (Event::Maintenance(_), _) => true,
+        _ => false,
+    }
 }
 
 /// Chooses the columns of a hazard's window: every event that changed the line's state, maintenance, the
@@ -106,8 +112,8 @@ fn columns<'s>(window: &'s [Step], h: &Hazard) -> Vec<Column<'s>> {
             i == 0
                 || i + 1 == n
                 || mark(s) != Mark::None
-                || is_maintenance(&s.event)
                 || s.after != window[i - 1].after
+                || new_maintenance(&s.event, &window[i - 1].event)
         })
         .collect();
     let kept = keep.iter().filter(|k| **k).count();
@@ -283,11 +289,10 @@ fn lane_cell(out: &mut String, x: f64, y: f64, copy: Option<(u32, bool, bool)>, 
 }
 
 /// The SVG timeline of one hazard's window.
-fn timeline(out: &mut String, index: usize, h: &Hazard, window: &[Step], ctx: &mut Context) {
-    let cols = columns(window, h);
+fn timeline(out: &mut String, index: usize, h: &Hazard, cols: &[Column], ctx: &mut Context) {
     let width = LABELS + COLUMN * cols.len().max(1) as f64 + 16.0;
     let (seq_y, tag_y, mark_y, who_y, kind_y) = (14.0, 34.0, 68.0, 96.0, 109.0);
-    let lane_top = 118.0;
+    let lane_top = 128.0;
     let height = lane_top + LANE * LANES.len() as f64 + 8.0;
     let _ = write!(
         out,
@@ -330,8 +335,9 @@ fn timeline(out: &mut String, index: usize, h: &Hazard, window: &[Step], ctx: &m
         if c.folded > 0 {
             let _ = write!(
                 out,
-                r#"<text x="{}" y="{seq_y}" class="fold">+{}</text>"#,
-                x - COLUMN / 2.0 + 1.0,
+                r#"<text x="{}" y="{}" class="fold">+{}</text>"#,
+                x - COLUMN / 2.0,
+                who_y + 26.0,
                 c.folded
             );
         }
@@ -500,7 +506,7 @@ code, .symbol, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace;
 svg.timeline text { font: 12px ui-monospace, "DejaVu Sans Mono", monospace; text-anchor: middle; }
 svg.timeline text.lane { text-anchor: start; font-weight: 600; fill: #444; }
 svg.timeline text.seq { fill: #666; font-size: 11px; }
-svg.timeline text.fold { text-anchor: start; fill: #999; font-size: 10px; }
+svg.timeline text.fold { fill: #888; font-size: 10px; font-style: italic; }
 svg.timeline text.who { fill: #444; font-size: 11px; }
 svg.timeline text.kind { fill: #666; font-size: 10px; }
 svg.timeline text.op { font-weight: 700; fill: #444; font-size: 11px; }
@@ -635,9 +641,12 @@ pub fn render(hazards: &[Hazard], histories: &[Vec<Step>], ctx: &mut Context) ->
             end + 1,
             steps.len()
         );
-        timeline(&mut out, i, h, window, ctx);
-        out.push_str("</div>\n<details><summary>the same history as a table</summary><table class=\"history\"><tr><th>seq</th><th>event</th><th>function</th><th>the line after it</th></tr>");
-        for s in window {
+        let cols = columns(window, h);
+        timeline(&mut out, i, h, &cols, ctx);
+        out.push_str("</div>\n<details><summary>the same columns as a table</summary><table class=\"history\"><tr><th>seq</th><th>event</th><th>function</th><th>the line after it</th></tr>");
+        for c in &cols {
+            let s = c.step;
+            let folded = if c.folded > 0 { format!(" (after {} more that changed nothing)", c.folded) } else { String::new() };
             let mark = if s.seq == h.observer.seq {
                 " class=\"observer\""
             } else if s.seq == h.cause.seq {
@@ -654,9 +663,7 @@ pub fn render(hazards: &[Hazard], histories: &[Vec<Step>], ctx: &mut Context) ->
                 out,
                 "<tr{mark}><td class=\"mono\">{}</td><td>{}</td><td class=\"symbol\">{}</td><td>{}</td></tr>",
                 s.seq,
-                esc(&super::history::describe_event(&s.event, &|d| {
-                    (ctx.device)(d).0
-                })),
+                esc(&format!("{}{folded}", super::history::describe_event(&s.event, &|d| (ctx.device)(d).0))),
                 esc(&sym),
                 esc(&super::history::describe_state(&s.after))
             );
