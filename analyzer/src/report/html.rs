@@ -716,6 +716,7 @@ mod tests {
             seq,
             symbol: None,
             device: None,
+            source: None,
         };
         Hazard {
             class: super::super::HazardClass::StaleRead,
