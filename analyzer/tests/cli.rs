@@ -1,5 +1,6 @@
 //! The `cohtrace` command line and the plugin as a user meets them: record, analyze (exit codes, JSON
-//! schema), damaged traces, bad plugin options.
+//! schema, SARIF validated against the official schema), damaged traces, bad plugin options, `--elf
+//! FILE@BIAS`.
 
 mod support;
 
@@ -51,10 +52,13 @@ fn record_then_analyze_reports_with_exit_status_and_json_schema() {
 
     let out = cohtrace(&["analyze", fixed.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "no hazards -> exit 0");
-    let out = cohtrace(&["analyze", bug.to_str().unwrap(), "--format", "sarif"]);
+    let sarif = dir.join("bug.sarif");
+    let out = cohtrace(&["analyze", bug.to_str().unwrap(), "--format", "sarif", "--elf", elf.to_str().unwrap()]);
+    std::fs::write(&sarif, &out.stdout).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["version"], "2.1.0");
     assert_eq!(v["runs"][0]["results"][0]["ruleId"], "stale-read");
+    support::check_sarif(&[sarif]);
 
     let out = cohtrace(&["stats", bug.to_str().unwrap()]);
     let s = String::from_utf8_lossy(&out.stdout);
@@ -268,4 +272,78 @@ fn record_takes_a_users_usual_command_line_and_says_when_qemu_did_not_start() {
     assert!(!missing.exists());
     assert!(!err.contains("trace written"), "a failure must not claim a trace: {err}");
     assert!(err.contains("no trace written: QEMU exited with status"), "{err}");
+}
+
+/// `--elf FILE@BIAS` (issue 13, 6b): scenario 01's objects linked again at 0 (its linker script with the
+/// image's base 0x40100000 made 0), as test suites that link at 0 and run elsewhere are. On the recorded
+/// trace, `--elf zero.elf@BIAS`, with BIAS the distance between the two links' `_start`, names the
+/// hazard's sides (the manifest's labels) and source lines as the ELF linked where it ran does; so does
+/// `--elf zero.elf` alone, the bias inferred from the trace's fetches; a wrong bias names nothing; a
+/// malformed one is refused; diff and explain take it too.
+#[test]
+fn an_elf_linked_at_0_names_the_hazard_with_its_bias() {
+    let Some(guests) = support::guest_elfs() else { return };
+    let ld = "aarch64-linux-gnu-ld";
+    if Command::new(ld).arg("--version").output().is_err() {
+        assert!(!std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1"), "{ld} missing");
+        eprintln!("note: {ld} missing (scripts/build-guests installs binutils-aarch64-linux-gnu): test skipped");
+        return;
+    }
+    let repo = support::repo();
+    let dir = support::tempdir("elf-bias");
+    let script = std::fs::read_to_string(repo.join("guests/common/guest.ld")).unwrap();
+    let zero_script = script.replace(". = 0x40100000;", ". = 0;");
+    assert_ne!(zero_script, script, "guest.ld no longer sets the base with `. = 0x40100000;`");
+    std::fs::write(dir.join("zero.ld"), zero_script).unwrap();
+    let obj = guests.join("obj");
+    let zero = dir.join("zero.elf");
+    let out = Command::new(ld)
+        .args(["-nostdlib", "-static", "--no-warn-rwx-segments", "-T"])
+        .arg(dir.join("zero.ld"))
+        .arg("-o")
+        .arg(&zero)
+        .args(["prelude.o", "01-nc-write-wb-read.o", "01-nc-write-wb-read.name.o"].map(|o| obj.join(o)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let real = guests.join("01-nc-write-wb-read.elf");
+    let (real_syms, zero_syms) = (support::symbols(&real), support::symbols(&zero));
+    assert_eq!(zero_syms["_start"], 0, "linked at 0");
+    let bias = real_syms["_start"] - zero_syms["_start"];
+    assert_eq!(real_syms["el2_read"] - zero_syms["el2_read"], bias);
+
+    let trace = repo.join("traces/01-nc-write-wb-read.ctrace").display().to_string();
+    let json = |elf: &str| -> (serde_json::Value, String) {
+        let out = cohtrace(&["analyze", &trace, "--format", "json", "--elf", elf]);
+        assert_eq!(out.status.code(), Some(1), "{elf}: {}", String::from_utf8_lossy(&out.stderr));
+        (serde_json::from_slice(&out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (want, _) = json(real.to_str().unwrap());
+    assert_eq!(want[0]["observer"]["symbol"], "el2_read");
+    assert_eq!(want[0]["cause"]["symbol"], "el1_write");
+    assert!(want[0]["observer"]["source"]["line"].is_u64(), "the real ELF has DWARF lines: {}", want[0]);
+    for arg in [format!("{}@{bias:#x}", zero.display()), format!("{}@{bias}", zero.display())] {
+        let (got, _) = json(&arg);
+        assert_eq!(got, want, "{arg}: the same report as the ELF linked where it ran");
+    }
+    let (got, err) = json(zero.to_str().unwrap());
+    assert_eq!(got, want, "the bias inferred from the trace");
+    assert!(err.contains(&format!("is linked at 0; the trace fetched its code at bias {bias:#x}")), "{err}");
+    let (got, _) = json(&format!("{}@0", zero.display()));
+    assert!(got[0]["observer"]["symbol"].is_null() && got[0]["observer"].get("source").is_none(), "bias 0: {}", got[0]);
+
+    for bad in ["@0x4010zz", "@", "@forty"] {
+        let out = cohtrace(&["analyze", &trace, "--elf", &format!("{}{bad}", zero.display())]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("FILE@BIAS needs a bias after the '@'"), "{bad}: {err}");
+    }
+    let biased = format!("{}@{bias:#x}", zero.display());
+    let out = cohtrace(&["explain", &trace, "--elf", &biased]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(el2_read, ") && text.contains("01-nc-write-wb-read.S:"), "{text}");
+    let out = cohtrace(&["diff", &trace, &trace, "--elf", &biased, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["unchanged_hazards"][0]["observer"]["symbol"], "el2_read");
 }

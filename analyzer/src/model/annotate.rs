@@ -101,6 +101,7 @@ impl Model {
             action,
             seq: w.seq,
             symbol: None,
+            source: None,
             device,
         }
     }

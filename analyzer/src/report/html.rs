@@ -723,6 +723,7 @@ mod tests {
             seq,
             symbol: None,
             device: None,
+            source: None,
         };
         Hazard {
             class: super::super::HazardClass::StaleRead,

@@ -35,7 +35,7 @@ fn side(s: &Side) -> Value {
             "symbol": Value::Null,
         });
     }
-    json!({
+    let mut v = json!({
         "vcpu": s.vcpu,
         "el": s.regime.el,
         "regime": s.regime_text(),
@@ -52,7 +52,12 @@ fn side(s: &Side) -> Value {
             _ => Value::Null,
         },
         "symbol": s.symbol,
-    })
+    });
+    // Only when known, so reports without DWARF lines keep their bytes.
+    if let Some(src) = &s.source {
+        v["source"] = json!({ "file": src.file, "line": src.line });
+    }
+    v
 }
 
 pub fn hazard(h: &Hazard) -> Value {

@@ -45,6 +45,38 @@ impl HazardClass {
         }
     }
 
+    /// The class as an identifier, for SARIF's rule `name`: `StaleRead`, `DirtyBypass`, ...
+    pub fn pascal_name(self) -> String {
+        self.name()
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The class's help, in Markdown: its paragraph of docs/model.md (the `#### <name>` heading under
+    /// "Hazard classes", up to the next heading), read from that file when cohtrace is built, so the model's
+    /// doc stays the one source. `summary` if the doc lacks it (a test makes sure it does not).
+    pub fn help(self) -> &'static str {
+        doc_section(MODEL_DOC, self.name()).unwrap_or(self.summary())
+    }
+
+    /// `help` as plain text: its paragraph joined into one line, without Markdown's `**` and backquotes.
+    pub fn help_text(self) -> String {
+        self.help().split_whitespace().collect::<Vec<_>>().join(" ").replace("**", "").replace('`', "")
+    }
+
+    /// The first sentence of `help`, as plain text (SARIF's `fullDescription`).
+    pub fn description(self) -> String {
+        let text = self.help_text();
+        match text.find(": ").into_iter().chain(text.find(". ")).min() {
+            Some(i) if text[..i].len() > 20 => format!("{}.", &text[..i]),
+            _ => text,
+        }
+    }
+
     pub fn summary(self) -> &'static str {
         match self {
             HazardClass::StaleRead => "a cacheable read can return a stale cached copy",
@@ -54,6 +86,18 @@ impl HazardClass {
             HazardClass::SetWayMaintenance => "set/way maintenance used where maintenance by VA to PoC is needed",
         }
     }
+}
+
+/// docs/model.md, the source of every class's help text.
+const MODEL_DOC: &str = include_str!("../../../docs/model.md");
+
+/// The text under the heading `#### <name>` of `doc`, up to the next heading, trimmed.
+fn doc_section(doc: &'static str, name: &str) -> Option<&'static str> {
+    let heading = format!("#### {name}\n");
+    let start = doc.find(&heading)? + heading.len();
+    let rest = &doc[start..];
+    let end = rest.find("\n#").map_or(rest.len(), |i| i + 1);
+    Some(rest[..end].trim()).filter(|t| !t.is_empty())
 }
 
 impl std::fmt::Display for HazardClass {
@@ -140,6 +184,23 @@ pub struct Side {
     pub symbol: Option<String>,
     /// A DMA side's device name (`device#<id>` when the trace never named it); `None` for a PE's side.
     pub device: Option<String>,
+    /// The PC's source file and line, filled by symbolization when an ELF has DWARF line information.
+    pub source: Option<SourceLine>,
+}
+
+/// A source file and line (from DWARF line information), shown as `file:line`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SourceLine {
+    /// The path as the ELF's line table gives it (the compilation directory joined with the file's
+    /// directory and name: absolute when the compiler saw absolute paths or recorded its directory).
+    pub file: String,
+    pub line: u32,
+}
+
+impl std::fmt::Display for SourceLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
 }
 
 impl Side {
@@ -149,6 +210,16 @@ impl Side {
         match (self.action, &self.device) {
             (SideAction::Dma { .. }, Some(d)) => format!("{} by {d}", self.action.describe()),
             _ => self.action.describe(),
+        }
+    }
+
+    /// The symbol and the source line, each when symbolization found it: `el2_read, guest.S:42`.
+    pub fn symbol_and_source(&self) -> Option<String> {
+        match (&self.symbol, &self.source) {
+            (Some(sym), Some(src)) => Some(format!("{sym}, {src}")),
+            (Some(sym), None) => Some(sym.clone()),
+            (None, Some(src)) => Some(src.to_string()),
+            (None, None) => None,
         }
     }
 
@@ -284,5 +355,27 @@ impl HazardLog {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_has_its_help_in_docs_model_md() {
+        for c in HazardClass::ALL {
+            let help = c.help();
+            assert_ne!(help, c.summary(), "docs/model.md has no \"#### {}\" section under \"Hazard classes\"", c.name());
+            assert!(MODEL_DOC.contains(help), "{c}: the help is docs/model.md's text");
+            assert!(help.len() > 200 && !help.contains('#'), "{c}: one paragraph, up to the next heading: {help}");
+            assert!(help.contains("**R"), "{c}: the help names its rules: {help}");
+            let d = c.description();
+            assert!(d.ends_with('.') && d.len() < help.len() && !d.contains('`'), "{c}: {d}");
+        }
+        assert_eq!(HazardClass::SetWayMaintenance.pascal_name(), "SetWayMaintenance");
+        assert_eq!(doc_section("#### a\nx\ny\n\n#### b\nz\n", "a"), Some("x\ny"));
+        assert_eq!(doc_section("#### a\nx\n", "b"), None);
+        assert_eq!(doc_section("#### a\nlast\n", "a"), Some("last"));
     }
 }

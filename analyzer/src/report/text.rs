@@ -14,7 +14,7 @@ fn side_line(label: &str, s: &Side) -> String {
             dma_view(s)
         );
     }
-    let sym = s.symbol.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    let sym = s.symbol_and_source().map(|n| format!(" ({n})")).unwrap_or_default();
     format!(
         "  {label:<9} {} at pc {:#x}{sym}\n            vCPU {}, {}, va {:#x}, memory type {}\n",
         s.describe(),

@@ -213,3 +213,18 @@ pub fn guest_elfs() -> Option<PathBuf> {
     eprintln!("note: checks that need the guests' symbols skipped (run scripts/build-guests)");
     None
 }
+
+/// Validates SARIF files with analyzer/tests/check_sarif.py (the official SARIF 2.1.0 schema in
+/// docs/schemas/), panicking with its errors when one is invalid. False (nothing checked, with a note)
+/// when the report checkers' python is not there (`pytools`).
+pub fn check_sarif(files: &[PathBuf]) -> bool {
+    let Some(python) = pytools() else { return false };
+    assert!(!files.is_empty(), "no SARIF files to check");
+    let out = Command::new(python).arg(repo().join("analyzer/tests/check_sarif.py")).args(files).output().expect("running check_sarif.py");
+    assert!(
+        out.status.success(),
+        "SARIF not valid against docs/schemas/sarif-schema-2.1.0.json:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}

@@ -53,9 +53,13 @@ enum ResetArg {
 struct JudgeOpts {
     #[arg(long, value_enum, default_value = "speculative")]
     model: ModeArg,
-    /// Guest ELF files to name PCs with (repeatable).
-    #[arg(long)]
-    elf: Vec<PathBuf>,
+    /// Guest ELF files to name PCs with, by their symbols and, when they have DWARF line information,
+    /// source lines (repeatable). FILE@BIAS: the image ran BIAS bytes above its link address (hex with
+    /// 0x, or decimal), e.g. linked at 0 and loaded at 0x40080000. An ELF linked at 0 (ET_DYN, or code
+    /// at address 0) given without a bias is placed where the trace fetched its code: at the page-aligned
+    /// bias that puts the most of its symbols on the first instruction of a fetch.
+    #[arg(long, value_name = "FILE[@BIAS]", value_parser = symbols::parse_elf_arg)]
+    elf: Vec<symbols::ElfArg>,
     /// Symbol maps in System.map format (address type name), e.g. a kernel's.
     #[arg(long = "symbols")]
     symbol_maps: Vec<PathBuf>,
@@ -125,6 +129,10 @@ enum Cmd {
         /// Write the report here instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// SARIF: source files under this directory are named relative to it (uriBaseId %SRCROOT%), as
+        /// code scanning wants; default: the current directory.
+        #[arg(long, value_name = "DIR")]
+        source_root: Option<PathBuf>,
         #[command(flatten)]
         judge: JudgeOpts,
     },
@@ -184,7 +192,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
-        Cmd::Analyze { trace, format, output, judge } => run_analyze(trace, format, output, &judge),
+        Cmd::Analyze { trace, format, output, source_root, judge } => run_analyze(trace, format, output, source_root, &judge),
         Cmd::Diff { base, new, format, judge } => diff::run(&base, &new, format == DiffFormat::Json, &judge),
         Cmd::Explain { trace, hazard, line, limit, judge } => run_explain(&trace, hazard, line, limit, &judge),
         Cmd::Export { perfetto, trace, judge } => export::run(&perfetto, &trace, &judge),
@@ -218,12 +226,10 @@ fn open(path: &PathBuf) -> Result<TraceFile> {
     Ok(t)
 }
 
-/// The symbol files `opts` names, loaded.
-fn load_symbols(opts: &JudgeOpts) -> Result<symbols::Symbols> {
+/// The symbol files `opts` names, loaded (an ELF linked at 0 without a bias placed by `trace`'s fetches).
+fn load_symbols(opts: &JudgeOpts, trace: &TraceFile) -> Result<symbols::Symbols> {
     let mut syms = symbols::Symbols::default();
-    for e in &opts.elf {
-        syms.load_elf(e)?;
-    }
+    syms.load_elfs(&opts.elf, || symbols::fetch_pcs(trace))?;
     for m in &opts.symbol_maps {
         syms.load_system_map(m)?;
     }
@@ -260,7 +266,7 @@ fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
 
 /// As `judge`, for a trace already open.
 fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
-    let mut syms = load_symbols(opts)?;
+    let mut syms = load_symbols(opts, trace)?;
     let (cfg, dma) = model_config(opts);
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let total = trace.record_count();
@@ -286,19 +292,30 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
         eprintln!("cohtrace: warning: {} does not decode at {d}; analysed the events before it", path.display());
     }
     for h in analysis.log.hazards_mut() {
-        h.observer.symbol = syms.lookup(h.observer.pc);
-        h.cause.symbol = syms.lookup(h.cause.pc);
+        for side in [&mut h.observer, &mut h.cause] {
+            // A device's side has no PC to name.
+            if !side.is_device() {
+                side.symbol = syms.lookup(side.pc);
+                side.source = syms.source_line(side.pc);
+            }
+        }
     }
     Ok(analysis.log.hazards().to_vec())
 }
 
-fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, opts: &JudgeOpts) -> Result<u8> {
+fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, source_root: Option<PathBuf>, opts: &JudgeOpts) -> Result<u8> {
     let trace = open(&path)?;
     let hazards = judge_trace(&trace, &path, opts)?;
     let body = match format {
         Format::Text => report::text::render(&hazards),
         Format::Json => report::json::render(&hazards),
-        Format::Sarif => report::sarif::render(&hazards),
+        Format::Sarif => {
+            let root = match source_root {
+                Some(r) => std::path::absolute(&r).with_context(|| format!("--source-root {}", r.display()))?,
+                None => std::env::current_dir().context("the current directory (the SARIF source root)")?,
+            };
+            report::sarif::render_with_root(&hazards, Some(&root))
+        }
         Format::Html => render_html(&trace, &path, &hazards, opts)?,
     };
     match output {
@@ -313,7 +330,7 @@ fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, opts: &Ju
 
 /// The HTML page: the hazards and their lines' histories (one more replay, of those lines only).
 fn render_html(trace: &TraceFile, path: &Path, hazards: &[Hazard], opts: &JudgeOpts) -> Result<String> {
-    let mut syms = load_symbols(opts)?;
+    let mut syms = load_symbols(opts, trace)?;
     let (cfg, dma) = model_config(opts);
     let lines: Vec<(u64, u64)> = hazards.iter().map(|h| (h.line_pa, h.observer.seq)).collect();
     let (histories, model, _) = cohtrace_analyzer::explain::line_histories(trace, cfg, &dma, &lines);
@@ -370,7 +387,7 @@ fn history(
 fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Option<usize>, opts: &JudgeOpts) -> Result<u8> {
     use cohtrace_analyzer::explain::{hazard_window, line_history};
     let trace = open(path)?;
-    let mut syms = load_symbols(opts)?;
+    let mut syms = load_symbols(opts, &trace)?;
     let (cfg, dma) = model_config(opts);
     let mut out = String::new();
     if let Some(pa) = line {
@@ -397,7 +414,7 @@ fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Op
                 if side.is_device() {
                     side.describe()
                 } else {
-                    let sym = side.symbol.as_ref().map(|s| format!(" ({s})")).unwrap_or_default();
+                    let sym = side.symbol_and_source().map(|s| format!(" ({s})")).unwrap_or_default();
                     format!("{} at pc {:#x}{sym}, vCPU {}, {}", side.describe(), side.pc, side.vcpu, side.mem)
                 }
             };
