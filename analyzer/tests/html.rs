@@ -209,6 +209,13 @@ fn check_page(case: &Case, page: &str, what: &str) {
             "{} ({what}) hazard {n}: the missing maintenance",
             case.name
         );
+        // The guests are assembled with -g: a side whose PC is in the guest's code shows its source line
+        // (code the guest writes at run time, as scenario 09 fetches, has none).
+        let rows: Vec<&str> = ["observer", "cause"]
+            .iter()
+            .map(|side| sec.split(&format!("<tr class=\"side {side}\">")).nth(1).unwrap().split("</tr>").next().unwrap())
+            .collect();
+        assert!(rows.iter().any(|r| r.contains(".S:")), "{} ({what}) hazard {n}: no side has a source line: {rows:?}", case.name);
     }
 }
 

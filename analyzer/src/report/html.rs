@@ -481,9 +481,11 @@ fn side_rows(out: &mut String, label: &str, s: &Side) {
         );
         return;
     }
+    // The source line, when the ELF had DWARF line information.
+    let source = s.source.as_ref().map(|l| format!(r#"<br><span class="source">{}</span>"#, esc(&l.to_string()))).unwrap_or_default();
     let _ = write!(
         out,
-        r#"<td class="symbol">{}</td><td>pc {:#x}, va {:#x}, vCPU {}, {}</td><td>{}</td></tr>"#,
+        r#"<td class="symbol">{}{source}</td><td>pc {:#x}, va {:#x}, vCPU {}, {}</td><td>{}</td></tr>"#,
         esc(&side_name(s)),
         s.pc,
         s.va,
@@ -500,6 +502,7 @@ table { border-collapse: collapse; margin: 8px 0; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 code, .symbol, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
+.source { color: #555; font-size: 12px; }
 .missing { background: #fff4e0; border-left: 4px solid #ff9800; padding: 6px 10px; }
 .class { font-weight: 600; color: #b00020; }
 .scroll { overflow-x: auto; }

@@ -129,8 +129,8 @@ enum Cmd {
         /// Write the report here instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
-        /// SARIF: source files under this directory are named relative to it (uriBaseId %SRCROOT%), as
-        /// code scanning wants; default: the current directory.
+        /// SARIF and HTML: source files under this directory are named relative to it (in SARIF with
+        /// uriBaseId %SRCROOT%, as code scanning wants); default: the current directory.
         #[arg(long, value_name = "DIR")]
         source_root: Option<PathBuf>,
         #[command(flatten)]
@@ -309,14 +309,20 @@ fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, source_ro
     let body = match format {
         Format::Text => report::text::render(&hazards),
         Format::Json => report::json::render(&hazards),
-        Format::Sarif => {
-            let root = match source_root {
-                Some(r) => std::path::absolute(&r).with_context(|| format!("--source-root {}", r.display()))?,
-                None => std::env::current_dir().context("the current directory (the SARIF source root)")?,
-            };
-            report::sarif::render_with_root(&hazards, Some(&root))
+        Format::Sarif => report::sarif::render_with_root(&hazards, Some(&source_root_or_cwd(source_root)?)),
+        Format::Html => {
+            // Source files under the root are shown relative to it.
+            let root = source_root_or_cwd(source_root)?;
+            let mut shown = hazards.clone();
+            for side in shown.iter_mut().flat_map(|h| [&mut h.observer, &mut h.cause]) {
+                if let Some(src) = &mut side.source
+                    && let Ok(rel) = Path::new(&src.file).strip_prefix(&root)
+                {
+                    src.file = rel.display().to_string();
+                }
+            }
+            render_html(&trace, &path, &shown, opts)?
         }
-        Format::Html => render_html(&trace, &path, &hazards, opts)?,
     };
     match output {
         Some(p) => std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))?,
@@ -326,6 +332,14 @@ fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, source_ro
         }
     }
     Ok(if hazards.is_empty() { 0 } else { 1 })
+}
+
+/// `--source-root`, absolute, or the current directory.
+fn source_root_or_cwd(source_root: Option<PathBuf>) -> Result<PathBuf> {
+    match source_root {
+        Some(r) => std::path::absolute(&r).with_context(|| format!("--source-root {}", r.display())),
+        None => std::env::current_dir().context("the current directory (the source root)"),
+    }
 }
 
 /// The HTML page: the hazards and their lines' histories (one more replay, of those lines only).
