@@ -54,9 +54,10 @@ pub fn line_history(trace: &TraceFile, cfg: ModelConfig, dma: &DmaPolicy, lines:
     (steps, model, damage)
 }
 
-/// Whether an event reads, writes or maintains the line (set/way and whole-cache operations touch every
-/// line).
-fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
+/// Whether an event reads, writes or maintains the line at `line_pa` (aligned to `line_size`): a RAM
+/// access, fetch, walk, bulk range or DMA transfer overlapping it, maintenance by PA on it; set/way and
+/// whole-I-cache operations touch every line. Also `cohtrace dump --line`.
+pub fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
     let overlaps = |pa: u64, len: u64| pa < line_pa + line_size && pa.saturating_add(len.max(1)) > line_pa;
     match ev {
         Event::Access(a) => !a.mmio && overlaps(a.pa, a.size as u64),
@@ -64,8 +65,13 @@ fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
         Event::Walk(w) => overlaps(w.pa, w.size as u64),
         Event::Bulk(b) => overlaps(b.pa, b.len as u64),
         Event::Dma(d) => overlaps(d.pa, d.len as u64),
+        // By VA, an operation acts on the whole line (DC ZVA: the block) holding the address: `len` is that
+        // size, a power of two.
         Event::Maintenance(m) => match m.pa {
-            Some(pa) => overlaps(pa, m.len.max(1) as u64),
+            Some(pa) => {
+                let len = (m.len.max(1) as u64).next_power_of_two();
+                overlaps(pa & !(len - 1), len)
+            }
             None => m.op.is_set_way() || matches!(m.op, crate::event::CacheOp::IcIallu | crate::event::CacheOp::IcIalluis),
         },
         _ => false,

@@ -167,10 +167,16 @@ impl TraceFile {
 
     /// All events in global order (merged across vCPUs by sequence number).
     pub fn events(&self) -> Events<'_> {
+        self.events_of(|_| true)
+    }
+
+    /// The events of the streams `keep` chooses (by vCPU, `DEVICE_STREAM` for the device stream) in
+    /// global order; the other streams' chunks are never decoded (`cohtrace dump --vcpu`).
+    pub fn events_of(&self, keep: impl Fn(u16) -> bool) -> Events<'_> {
         let mut streams: Vec<Stream> = Vec::new();
         // vCPU -> stream (a hostile trace can have 65536 of them: no linear search per chunk).
         let mut index = hashbrown::HashMap::<u16, usize>::new();
-        for (i, c) in self.chunks.iter().enumerate() {
+        for (i, c) in self.chunks.iter().enumerate().filter(|(_, c)| keep(c.vcpu)) {
             let s = *index.entry(c.vcpu).or_insert_with(|| {
                 streams.push(Stream {
                     vcpu: c.vcpu,
@@ -442,6 +448,22 @@ impl<'t> StreamSet<'t> {
 impl<'t> Events<'t> {
     pub fn error(&self) -> Option<&Damage> {
         self.set.error.as_ref()
+    }
+
+    /// Skips, without decoding them, the chunks whose records all come before sequence number `seq`: in
+    /// each stream, every chunk that the stream's next chunk starts at or before `seq` (a stream's records
+    /// are in order). Records before `seq` may remain, from the chunk that holds it. Call it on a fresh
+    /// `Events` (`cohtrace dump --from`); damage inside a skipped chunk's payload is not seen.
+    pub fn skip_to(&mut self, seq: u64) {
+        let file = self.set.file;
+        for s in &mut self.set.streams {
+            if s.dec.is_some() || s.pos < s.batch.len() {
+                continue; // already reading: not fresh
+            }
+            while s.next_chunk + 1 < s.chunks.len() && file.chunks[s.chunks[s.next_chunk + 1]].first_seq <= seq {
+                s.next_chunk += 1;
+            }
+        }
     }
 
     /// Calls `f(vcpu, seq, record, following)` for every record in global order, where `following` are

@@ -1,17 +1,17 @@
 //! `cohtrace`: record a guest under the patched QEMU with the plugin, analyze traces, show what is in them.
 
 mod diff;
+mod dump;
 mod record;
 mod symbols;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use cohtrace_analyzer::analysis::analyze_with_policy;
-use cohtrace_analyzer::event::Event;
 use cohtrace_analyzer::model::{Devices, DmaPolicy, Mode, ModelConfig, ResetState};
 use cohtrace_analyzer::report;
 use cohtrace_analyzer::report::Hazard;
-use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, DMA_WRITE, INFO_MMIO, INFO_STORE};
+use cohtrace_analyzer::trace::codes::{DMA_WRITE, INFO_MMIO, INFO_STORE};
 use cohtrace_analyzer::trace::record::{device_name_of, dma_of};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
 use std::io::{IsTerminal, Write};
@@ -155,13 +155,9 @@ enum Cmd {
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
-    /// Print events as text.
-    Dump {
-        trace: PathBuf,
-        /// Stop after this many events.
-        #[arg(long)]
-        limit: Option<u64>,
-    },
+    /// Print events as text, one a line in global order; filters (--line, --pc, --vcpu, --kind, --from,
+    /// --to) combine with AND.
+    Dump(dump::DumpArgs),
 }
 
 fn main() -> ExitCode {
@@ -172,7 +168,7 @@ fn main() -> ExitCode {
         Cmd::Diff { base, new, format, judge } => diff::run(&base, &new, format == DiffFormat::Json, &judge),
         Cmd::Explain { trace, hazard, line, limit, judge } => run_explain(&trace, hazard, line, limit, &judge),
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
-        Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
+        Cmd::Dump(args) => dump::run(&args).map(|_| 0),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -547,118 +543,4 @@ fn run_stats(path: PathBuf) -> Result<()> {
         bail!("trace does not decode at {d}");
     }
     Ok(())
-}
-
-fn run_dump(path: PathBuf, limit: Option<u64>) -> Result<()> {
-    let trace = open(&path)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut events = trace.events();
-    let mut n = 0u64;
-    while let Some((vcpu, seq, r)) = events.next_record() {
-        if limit.is_some_and(|l| n >= l) {
-            break;
-        }
-        n += 1;
-        let line = match RecordKind::from_u8(r.kind) {
-            Some(RecordKind::MarkerArg) => format!("{seq:>10} cpu{vcpu} marker-arg {:#x}", r.a),
-            _ => match cohtrace_analyzer::trace::record::record_to_event(&r, &[], vcpu, trace.geometry()) {
-                // A device's record in a vCPU's stream: QEMU did the transfer on that vCPU's thread.
-                Some(ev @ (Event::Dma(_) | Event::DeviceName(_))) if vcpu != DEVICE_STREAM => {
-                    format!("{seq:>10} {} (on cpu{vcpu}'s thread)", describe(&ev))
-                }
-                Some(ev) => format!("{seq:>10} {}", describe(&ev)),
-                None => format!("{seq:>10} cpu{vcpu} (malformed record {r:?})"),
-            },
-        };
-        if writeln!(out, "{line}").is_err() {
-            return Ok(()); // stdout closed (e.g. piped to head)
-        }
-    }
-    if let Some(d) = events.error() {
-        bail!("trace does not decode at {d}");
-    }
-    Ok(())
-}
-
-fn describe(ev: &Event) -> String {
-    match ev {
-        Event::Access(a) => format!(
-            "cpu{} {} pc={:#x} va={:#x} pa={:#x} size={} {}{}",
-            a.vcpu,
-            match a.kind {
-                cohtrace_analyzer::event::AccessKind::Load => "load ",
-                cohtrace_analyzer::event::AccessKind::Store => "store",
-            },
-            a.pc,
-            a.va,
-            a.pa,
-            a.size,
-            a.mem,
-            if a.mmio { " mmio" } else { "" }
-        ),
-        // Fetch::pa bit 0 set: the rest is the PA of the block's last instruction in the line.
-        Event::Fetch(f) if f.pa & 1 != 0 => {
-            format!("cpu{} fetch pc={:#x} last-pa={:#x} {}", f.vcpu, f.pc, f.pa & !3, f.mem)
-        }
-        Event::Fetch(f) => format!("cpu{} fetch pc={:#x} line={:#x} {}", f.vcpu, f.pc, f.pa, f.mem),
-        Event::Maintenance(m) => format!(
-            "cpu{} {} pc={:#x} xt={:#x} pa={} {}",
-            m.vcpu,
-            m.op.mnemonic(),
-            m.pc,
-            m.operand,
-            m.pa.map(|p| format!("{p:#x}")).unwrap_or_else(|| "-".into()),
-            m.mem
-        ),
-        Event::SysReg(s) => format!("cpu{} msr {} <- {:#x} pc={:#x}", s.vcpu, s.reg.name(), s.value, s.pc),
-        Event::Regime { vcpu, regime } => format!(
-            "cpu{vcpu} regime EL{} {:?} vmid={:?} asid={:?}",
-            regime.el, regime.kind, regime.vmid, regime.asid
-        ),
-        Event::Marker(m) => format!("cpu{} marker {:?} args={:#x?} pc={:#x}", m.vcpu, m.kind, m.args, m.pc),
-        Event::PendingType(t) => format!(
-            "cpu{} pending-type {} (unsynchronized {} at pc={:#x}{}) for the next access",
-            t.vcpu,
-            t.mem,
-            t.reg.name(),
-            t.write_pc,
-            if t.tlbi { ", needs TLBI" } else { "" }
-        ),
-        Event::Bulk(b) => format!(
-            "cpu{} bulk-{} {} pc={:#x} va={:#x} pa={:#x} len={} {}",
-            b.vcpu,
-            if b.store { "store" } else { "load " },
-            b.op.name(),
-            b.pc,
-            b.va,
-            b.pa,
-            b.len,
-            b.mem
-        ),
-        Event::Dma(d) => format!(
-            "dev{} dma-{} pa={:#x} len={} path={}",
-            d.device,
-            if d.write { "write" } else { "read " },
-            d.pa,
-            d.len,
-            d.path.name()
-        ),
-        Event::DeviceName(n) => {
-            let end = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
-            format!("dev{} name part {} {:?}", n.id, n.part, String::from_utf8_lossy(&n.bytes[..end]))
-        }
-        Event::Walk(w) => format!(
-            "cpu{} {} s{} L{} pc={:#x} va={:#x} pa={:#x} size={} for-{} {}",
-            w.vcpu,
-            if w.update { "walk-update" } else { "walk" },
-            w.stage,
-            w.level,
-            w.pc,
-            w.va,
-            w.pa,
-            w.size,
-            w.cause.name(),
-            w.mem
-        ),
-    }
 }
