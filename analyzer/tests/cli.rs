@@ -412,3 +412,143 @@ fn dump_filters_select_exactly_their_events() {
         assert!(err.contains(option) && err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// A stand-in for QEMU (no QEMU runs): writes the trace `-plugin ...,out=PATH` names, half of it, then all
+/// of it, while printing a console on stdout (a prompt without a newline among it) and a line on stderr.
+fn fake_qemu(dir: &Path, trace: &Path) -> (String, String) {
+    let script = dir.join("fake-qemu.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+out=$(printf '%s\n' "$2" | sed -n 's/.*,out=\([^,]*\).*/\1/p')
+size=$(wc -c < '{src}')
+echo "console: booting"
+head -c $((size / 2)) '{src}' > "$out"
+sleep 0.5
+echo "console: half way"
+printf 'login: '
+sleep 0.5
+cat '{src}' > "$out"
+echo "root"
+echo "qemu: a line on stderr" >&2
+echo "console: done"
+"#,
+            src = trace.display()
+        ),
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&script, perm).unwrap();
+    let plugin = dir.join("libcohtrace-stand-in.so");
+    std::fs::write(&plugin, b"").unwrap();
+    (script.display().to_string(), plugin.display().to_string())
+}
+
+const CONSOLE: &str = "console: booting\nconsole: half way\nlogin: root\nconsole: done\n";
+
+/// Progress is for terminals: with stderr a pipe (as here), `analyze`, `explain`, `diff` and `record` draw
+/// none, even with no delay before it; `-q` keeps only errors and the output asked for; `-v` says more.
+#[test]
+fn progress_quiet_and_verbose() {
+    let traces = support::repo().join("traces");
+    let bug = traces.join("01-nc-write-wb-read.ctrace").display().to_string();
+    let fixed = traces.join("01-nc-write-wb-read-fixed.ctrace").display().to_string();
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_cohtrace")).args(args).env("COHTRACE_PROGRESS_AFTER_MS", "0").output().unwrap();
+    let no_progress = |out: &Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains('\x1b') && !err.contains('\r') && !err.contains("analyzing") && !err.contains("recording"), "{what}: {err:?}");
+    };
+    for args in [&["analyze", &bug][..], &["explain", &bug], &["diff", &fixed, &bug], &["stats", &bug], &["dump", &bug]] {
+        let out = run(args);
+        no_progress(&out, args[0]);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    // -q silences the warning about a damaged trace (anywhere on the line), not the report or the status.
+    let damaged = traces.join("corrupt/truncated-mid-chunk.ctrace").display().to_string();
+    let loud = run(&["analyze", &damaged]);
+    let warning = String::from_utf8_lossy(&loud.stderr);
+    assert!(warning.starts_with("cohtrace: warning: ") && warning.contains("truncated-mid-chunk.ctrace is damaged"), "{warning}");
+    for args in [&["-q", "analyze", &damaged][..], &["analyze", "--quiet", &damaged], &["stats", &damaged, "-q"]] {
+        let out = run(args);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{args:?}: the output asked for stays");
+    }
+    assert_eq!(run(&["-q", "analyze", &damaged]).stdout, loud.stdout);
+    assert_eq!(run(&["-q", "analyze", &damaged]).status.code(), loud.status.code());
+    // Errors stay.
+    let out = run(&["-q", "analyze", "/nonexistent.ctrace"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cohtrace: error: /nonexistent.ctrace"));
+
+    // -v: the analysis's size, time and rates, and what the model saw.
+    let out = run(&["analyze", "-v", &bug]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cohtrace: analyzed 3444 events (") && err.contains(" events/s, ") && err.contains("; 1 hazard\n"), "{err}");
+    assert!(err.contains("cohtrace: model: ") && err.contains(" fetches, "), "{err}");
+    assert_eq!(out.stdout, run(&["analyze", &bug]).stdout, "-v changes stderr only");
+    let out = run(&["dump", "-v", &bug, "--kind", "maintenance"]);
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("cohtrace: printed 3 of the 3444 records read in "), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["-q", "-v", "analyze", &bug]);
+    assert_eq!(out.status.code(), Some(2), "-q and -v conflict");
+
+    // record, with a stand-in for QEMU: the console passes untouched, the note and -v's lines on stderr.
+    let dir = support::tempdir("cli-progress");
+    let (qemu, plugin) = fake_qemu(&dir, &traces.join("12-smp-nc-write.ctrace"));
+    let out_trace = dir.join("t.ctrace").display().to_string();
+    let record = |flags: &[&str]| run(&[flags, &["record", "--qemu", &qemu, "--plugin", &plugin, "--out", &out_trace, "--", "-M", "virt", "a b"]].concat());
+    let out = record(&[]);
+    no_progress(&out, "record");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), CONSOLE);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("qemu: a line on stderr\ncohtrace: trace written to {out_trace}\n"));
+    let out = record(&["-q"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "qemu: a line on stderr\n", "QEMU's own stderr is not ours to silence");
+    let out = record(&["-v"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with(&format!("cohtrace: running {qemu} -plugin {plugin},out={out_trace} -M virt 'a b'\n")), "{err}");
+    assert!(err.contains("cohtrace: 3377 records, ") && err.ends_with("B/s\n"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), CONSOLE);
+
+    terminal_progress(&bug, &qemu, &plugin, &out_trace);
+}
+
+/// On a terminal (util-linux `script` gives one; skipped without it): `analyze` draws its bar; `record`
+/// draws its status line, takes it away before QEMU's output and never inside a line of it.
+fn terminal_progress(trace: &str, qemu: &str, plugin: &str, out_trace: &str) {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("note: no `script` (util-linux): progress on a terminal not checked");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_cohtrace");
+    let tty = |cmd: String| {
+        let out = Command::new("script").args(["-qec", &format!("stty cols 120; {cmd}"), "/dev/null"]).env("COHTRACE_PROGRESS_AFTER_MS", "0").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let screen = tty(format!("{bin} analyze {trace}"));
+    assert!(screen.contains(" analyzing 3,444/3,444 events, ") && screen.contains(" MB/s of trace, "), "{screen:?}");
+    assert!(screen.contains("==cohtrace== 1 hazard"), "{screen:?}");
+    assert!(!tty(format!("{bin} -q analyze {trace}")).contains("analyzing"));
+
+    let screen = tty(format!("{bin} record --qemu {qemu} --plugin {plugin} --out {out_trace} -- -M virt"));
+    // Each draw is "\r\x1b[2K" and the line, each removal "\r\x1b[2K": take the drawn lines out.
+    let mut pieces = screen.split("\r\x1b[2K");
+    let mut rest = pieces.next().unwrap().to_string();
+    let mut drawn = 0;
+    for p in pieces {
+        if p.chars().nth(1) == Some(' ') && p[p.char_indices().nth(2).map_or(0, |(i, _)| i)..].starts_with("recording: ") {
+            assert!(!p.contains(['\r', '\n']), "the status line is drawn whole, alone on its line: {p:?}");
+            drawn += 1;
+        } else {
+            rest.push_str(p);
+        }
+    }
+    assert!(drawn >= 1, "the status line is drawn while QEMU runs: {screen:?}");
+    assert!(screen.contains(" events, ") && screen.contains(" written ("), "{screen:?}");
+    let rest = rest.replace("\r\n", "\n");
+    assert_eq!(rest.replace("qemu: a line on stderr\n", ""), format!("{CONSOLE}cohtrace: trace written to {out_trace}\n"), "{screen:?}");
+    // Never drawn while the console waits at its prompt.
+    assert!(!screen.contains("login: \r\x1b[2K"), "{screen:?}");
+}

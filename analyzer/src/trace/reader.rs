@@ -231,6 +231,62 @@ impl TraceFile {
     }
 }
 
+/// A trace file still being written (`cohtrace record`'s progress): its size and the records of its whole
+/// chunks, found by reading each chunk's header once as the file grows (no payload is read or checked).
+#[derive(Debug, Default)]
+pub struct GrowingTrace {
+    path: PathBuf,
+    file: Option<File>,
+    /// Offset of the next chunk header to read (0: the file header is not read yet).
+    pos: u64,
+    /// The chunk headers stopped making sense (or the end chunk came): no more counting.
+    done: bool,
+    pub bytes: u64,
+    pub records: u64,
+}
+
+impl GrowingTrace {
+    pub fn new(path: &Path) -> GrowingTrace {
+        GrowingTrace { path: path.to_owned(), ..Default::default() }
+    }
+
+    /// Reads what was added since the last call; a file that does not exist yet is empty.
+    pub fn poll(&mut self) {
+        use std::os::unix::fs::FileExt;
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(f) = &self.file else { return };
+        self.bytes = f.metadata().map_or(self.bytes, |m| m.len());
+        if self.pos == 0 {
+            let mut h = [0u8; HEADER_FIXED];
+            if self.bytes < HEADER_FIXED as u64 || f.read_exact_at(&mut h, 0).is_err() {
+                return;
+            }
+            if &h[..8] != FILE_MAGIC {
+                self.done = true;
+            }
+            self.pos = (HEADER_FIXED + 4) as u64 + u32::from_le_bytes(h[16..20].try_into().unwrap()) as u64;
+        }
+        let mut h = [0u8; CHUNK_HEADER];
+        while !self.done && self.pos + CHUNK_HEADER as u64 <= self.bytes && f.read_exact_at(&mut h, self.pos).is_ok() {
+            let payload = u32::from_le_bytes(h[8..12].try_into().unwrap()) as u64;
+            let next = self.pos + CHUNK_HEADER as u64 + payload;
+            if &h[..4] != CHUNK_MAGIC || payload > MAX_PAYLOAD as u64 {
+                self.done = true;
+            } else if next <= self.bytes {
+                match h[4] {
+                    CHUNK_EVENTS => self.records += u32::from_le_bytes(h[12..16].try_into().unwrap()) as u64,
+                    _ => self.done = true, // the end chunk
+                }
+                self.pos = next;
+            } else {
+                break; // the chunk is still being written
+            }
+        }
+    }
+}
+
 fn parse_header(b: &[u8]) -> Result<(Header, usize), TraceError> {
     if b.len() < FILE_MAGIC.len() || &b[..8] != FILE_MAGIC {
         return Err(TraceError::BadMagic { found: b[..b.len().min(8)].to_vec() });

@@ -90,6 +90,26 @@ fn skipping_to_a_sequence_number_drops_only_whole_chunks_before_it() {
 }
 
 #[test]
+fn a_growing_trace_counts_the_records_of_its_whole_chunks() {
+    let (bytes, _) = build(3, 100, false, true);
+    let t = TraceFile::from_bytes(bytes.clone()).unwrap();
+    let dir = std::env::temp_dir().join(format!("cohtrace-growing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.ctrace");
+    let mut g = reader::GrowingTrace::new(&path);
+    g.poll();
+    assert_eq!((g.bytes, g.records), (0, 0), "not there yet");
+    // Cut: before the first chunk ends, in the second, after the third, and the whole file.
+    let cuts = [t.chunks[0].offset as usize + 10, t.chunks[1].offset as usize + 40, t.chunks[2].offset as usize, bytes.len()];
+    for (cut, records) in cuts.into_iter().zip([0, 100, 200, 300]) {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        g.poll();
+        assert_eq!((g.bytes, g.records), (cut as u64, records), "cut at {cut}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn a_chosen_stream_reads_alone_in_order() {
     let (bytes, events) = build(3, 50, true, true);
     let t = TraceFile::from_bytes(bytes).unwrap();

@@ -4,7 +4,7 @@
 //! streams undecoded, `--from` skips whole chunks without decoding them and `--to` stops at the first
 //! record past it.
 
-use super::{open, parse_address};
+use super::{open, parse_address, ui};
 use anyhow::{Result, bail};
 use clap::ValueEnum;
 use cohtrace_analyzer::event::{AccessKind, Event};
@@ -170,11 +170,12 @@ pub fn run(args: &DumpArgs) -> Result<()> {
         events.skip_to(filter.from);
     }
     let geometry = trace.geometry();
-    let mut n = 0u64;
+    let (mut n, mut read, start) = (0u64, 0u64, std::time::Instant::now());
     while let Some((vcpu, seq, r)) = events.next_record() {
         if limit_reached(args.limit, n) || seq > filter.to {
             break;
         }
+        read += 1;
         if seq < filter.from {
             continue;
         }
@@ -203,6 +204,7 @@ pub fn run(args: &DumpArgs) -> Result<()> {
     if out.flush().is_err() {
         return Ok(());
     }
+    ui::info(format_args!("printed {n} of the {read} records read in {:.2} s", start.elapsed().as_secs_f64()));
     if let Some(d) = events.error() {
         bail!("trace does not decode at {d}");
     }

@@ -4,6 +4,7 @@ mod diff;
 mod dump;
 mod record;
 mod symbols;
+mod ui;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -14,7 +15,7 @@ use cohtrace_analyzer::report::Hazard;
 use cohtrace_analyzer::trace::codes::{DMA_WRITE, INFO_MMIO, INFO_STORE};
 use cohtrace_analyzer::trace::record::{device_name_of, dma_of};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,6 +24,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// No progress, warnings or notes: only errors and the output asked for.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: the QEMU command line `record` runs, timings and rates (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -162,6 +169,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    ui::set(cli.quiet, cli.verbose);
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
         Cmd::Analyze { trace, format, output, judge } => run_analyze(trace, format, output, &judge),
@@ -182,17 +190,13 @@ fn main() -> ExitCode {
 fn open(path: &PathBuf) -> Result<TraceFile> {
     let t = TraceFile::open(path).with_context(|| format!("{}", path.display()))?;
     if let Some(d) = &t.damage {
-        eprintln!(
-            "cohtrace: warning: {} is damaged at {d}; using the {} whole chunks before it",
-            path.display(),
-            t.chunks.len()
-        );
+        ui::warn(format_args!("{} is damaged at {d}; using the {} whole chunks before it", path.display(), t.chunks.len()));
     } else if t.end.is_none() {
-        eprintln!(
-            "cohtrace: warning: {} has no end chunk (the capture did not exit cleanly); using its {} whole chunks",
+        ui::warn(format_args!(
+            "{} has no end chunk (the capture did not exit cleanly); using its {} whole chunks",
             path.display(),
             t.chunks.len()
-        );
+        ));
     }
     Ok(t)
 }
@@ -243,11 +247,29 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
     let (cfg, dma) = model_config(opts);
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let total = trace.record_count();
-    let progress = Progress::new(total);
+    let progress = ui::Progress::new(total, trace.payload_bytes());
     // Small traces are not worth a thread.
     let threads = if trace.record_count() < 1_000_000 { 1 } else { threads };
+    let start = std::time::Instant::now();
     let mut analysis = analyze_with_policy(trace, cfg, &dma, threads, |n| progress.update(n));
     progress.finish();
+    let took = start.elapsed();
+    ui::info(format_args!(
+        "analyzed {} events ({} of trace) in {:.2} s on {threads} thread{}: {}, {}; {} hazard{}",
+        total,
+        ui::bytes(trace.payload_bytes()),
+        took.as_secs_f64(),
+        if threads == 1 { "" } else { "s" },
+        ui::events_per_sec(total, took),
+        ui::mb_per_sec(trace.payload_bytes(), took),
+        analysis.log.hazards().len(),
+        if analysis.log.hazards().len() == 1 { "" } else { "s" },
+    ));
+    let st = analysis.stats;
+    ui::info(format_args!(
+        "model: {} accesses ({} MMIO, {} of unknown type), {} fetches, {} walks, {} maintenance, {} bulk, {} DMA",
+        st.accesses, st.mmio, st.unknown_type, st.fetches, st.walks, st.maintenance, st.bulk, st.dma
+    ));
     // A misspelt device would make the analysis silently judge it coherent: refuse, before any report.
     let unknown = dma.unknown_names(&analysis.devices);
     if !unknown.is_empty() {
@@ -262,7 +284,7 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
     if let Some(d) = &analysis.damage
         && trace.damage.is_none()
     {
-        eprintln!("cohtrace: warning: {} does not decode at {d}; analysed the events before it", path.display());
+        ui::warn(format_args!("{} does not decode at {d}; analysed the events before it", path.display()));
     }
     for h in analysis.log.hazards_mut() {
         h.observer.symbol = syms.lookup(h.observer.pc);
@@ -362,41 +384,6 @@ fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Op
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(0)
-}
-
-/// A progress bar on stderr for analyses that run longer than a second, and only on a terminal.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    start: std::time::Instant,
-}
-
-impl Progress {
-    fn new(total: u64) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::hidden());
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} analyzing {pos}/{len} events ({per_sec}, {eta} left)")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            b
-        });
-        Progress { bar, start: std::time::Instant::now() }
-    }
-
-    fn update(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            if b.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
-                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
-            b.set_position(n);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
 }
 
 fn run_stats(path: PathBuf) -> Result<()> {
