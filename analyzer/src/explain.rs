@@ -120,8 +120,13 @@ fn lines_touched(ev: &Event, line_size: u64) -> Touched {
         Event::Walk(w) => range(w.pa, w.size as u64),
         Event::Bulk(b) => range(b.pa, b.len as u64),
         Event::Dma(d) => range(d.pa, d.len as u64),
+        // By VA, an operation acts on the whole line (DC ZVA: the block) holding the address: `len` is that
+        // size, a power of two.
         Event::Maintenance(m) => match m.pa {
-            Some(pa) => range(pa, m.len.max(1) as u64),
+            Some(pa) => {
+                let len = (m.len.max(1) as u64).next_power_of_two();
+                range(pa & !(len - 1), len)
+            }
             None if m.op.is_set_way() || matches!(m.op, crate::event::CacheOp::IcIallu | crate::event::CacheOp::IcIalluis) => Touched::All,
             None => Touched::None,
         },
@@ -129,8 +134,9 @@ fn lines_touched(ev: &Event, line_size: u64) -> Touched {
     }
 }
 
-/// Whether an event reads, writes or maintains the line (set/way and whole-cache operations touch every
-/// line).
+/// Whether an event reads, writes or maintains the line at `line_pa`: a RAM access, fetch, walk, bulk range
+/// or DMA transfer overlapping it, maintenance by PA on it; set/way and whole-I-cache operations touch
+/// every line. Also `cohtrace dump --line`.
 pub fn touches(ev: &Event, line_pa: u64, line_size: u64) -> bool {
     lines_touched(ev, line_size).includes(line_pa & !(line_size - 1))
 }

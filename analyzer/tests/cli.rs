@@ -347,3 +347,323 @@ fn an_elf_linked_at_0_names_the_hazard_with_its_bias() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["unchanged_hazards"][0]["observer"]["symbol"], "el2_read");
 }
+
+/// One line of an unfiltered `cohtrace dump`, read from its text alone (not with the filters' code): its
+/// sequence number, stream, kind, PC, the bytes it touches and whether it touches every line.
+struct Dumped {
+    text: String,
+    seq: u64,
+    stream: String,
+    kind: &'static str,
+    pc: Option<u64>,
+    bytes: Option<(u64, u64)>,
+    every_line: bool,
+}
+
+fn hex_field(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(&format!(" {key}="))? + key.len() + 2;
+    let v = text[at..].split([' ', ',', ')']).next()?;
+    u64::from_str_radix(v.strip_prefix("0x")?, 16).ok()
+}
+
+fn dec_field(text: &str, key: &str) -> Option<u64> {
+    let at = text.find(&format!(" {key}="))? + key.len() + 2;
+    text[at..].split(' ').next()?.parse().ok()
+}
+
+fn parse_dump(stdout: &[u8]) -> Vec<Dumped> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|text| {
+            let t: Vec<&str> = text.split_whitespace().collect();
+            let (who, word) = (t[1], t[2]);
+            let stream = match text.rsplit_once("(on ") {
+                Some((_, thread)) => thread.split('\'').next().unwrap().to_string(),
+                None if who.starts_with("dev") => "dev".to_string(),
+                None => who.to_string(),
+            };
+            let mmio = text.ends_with(" mmio");
+            let kind = match word {
+                "load" | "store" if mmio => "mmio",
+                "load" => "load",
+                "store" => "store",
+                "fetch" => "fetch",
+                "walk" | "walk-update" => "walk",
+                "msr" => "sysreg",
+                "regime" => "regime",
+                "marker" | "marker-arg" => "marker",
+                "bulk-load" | "bulk-store" => "bulk",
+                "pending-type" => "pending-type",
+                "dma-read" | "dma-write" => "dma",
+                "name" => "device-name",
+                "DC" | "IC" | "TLBI" => "maintenance",
+                other => panic!("unknown dump line kind {other}: {text}"),
+            };
+            let (line_size, pa) = (64u64, hex_field(text, "pa"));
+            let bytes = match kind {
+                "load" | "store" | "walk" => Some((pa.unwrap(), dec_field(text, "size").unwrap())),
+                "bulk" | "dma" => Some((pa.unwrap(), dec_field(text, "len").unwrap())),
+                "fetch" => Some((hex_field(text, "line").or(hex_field(text, "last-pa")).unwrap() & !(line_size - 1), line_size)),
+                "maintenance" => pa.map(|pa| (pa & !(line_size - 1), line_size)),
+                _ => None,
+            };
+            let every_line = kind == "maintenance" && pa.is_none() && ["DC ISW", "DC CSW", "DC CISW", "IC IALLU"].iter().any(|op| text.contains(op));
+            Dumped { text: text.to_string(), seq: t[0].parse().unwrap(), stream, kind, pc: hex_field(text, "pc"), bytes, every_line }
+        })
+        .collect()
+}
+
+fn touches(d: &Dumped, line: u64) -> bool {
+    d.every_line || d.bytes.is_some_and(|(pa, len)| pa < line + 64 && pa + len.max(1) > line)
+}
+
+/// `dump` with `filter` prints exactly the lines of the unfiltered dump that `want` selects, in order.
+fn assert_dump_filter(trace: &str, all: &[Dumped], filter: &[&str], want: impl Fn(&Dumped) -> bool) -> usize {
+    let out = cohtrace(&[&["dump", trace][..], filter].concat());
+    assert_eq!(out.status.code(), Some(0), "{filter:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let got: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let expected: Vec<String> = all.iter().filter(|d| want(d)).map(|d| d.text.clone()).collect();
+    assert_eq!(got, expected, "{trace} {filter:?}");
+    got.len()
+}
+
+const DUMP_KINDS: [&str; 13] =
+    ["load", "store", "mmio", "fetch", "walk", "maintenance", "sysreg", "regime", "marker", "bulk", "pending-type", "dma", "device-name"];
+
+/// `cohtrace dump`'s filters on the recorded traces: each selects exactly the lines of the unfiltered dump
+/// that an independent reading of them says it should, alone and combined; bad values are refused.
+#[test]
+fn dump_filters_select_exactly_their_events() {
+    let traces = support::repo().join("traces");
+    let (mut kinds_seen, mut checks) = (std::collections::BTreeSet::new(), 0);
+    for name in ["01-nc-write-wb-read", "09-stale-ifetch", "12-smp-nc-write", "20-hw-access-flag", "21-mops-copy", "26-pending-mair", "27-fwcfg-data"] {
+        let trace = traces.join(format!("{name}.ctrace")).display().to_string();
+        let out = cohtrace(&["dump", &trace]);
+        assert_eq!(out.status.code(), Some(0));
+        let all = parse_dump(&out.stdout);
+        assert!(all.len() > 3000, "{name}: {} lines", all.len());
+        // Each kind alone, and two at once.
+        for kind in DUMP_KINDS {
+            if assert_dump_filter(&trace, &all, &["--kind", kind], |d| d.kind == kind) > 0 {
+                kinds_seen.insert(kind);
+            }
+        }
+        assert_dump_filter(&trace, &all, &["--kind", "fetch", "--kind", "walk"], |d| d.kind == "fetch" || d.kind == "walk");
+        // Lines: each hazard's, and the line of the first store, of the first walk (a table) and of the
+        // first maintenance by address.
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(traces.join(format!("{name}.speculative.json"))).unwrap()).unwrap();
+        let mut lines: Vec<u64> = report.as_array().unwrap().iter().map(|h| u64::from_str_radix(&h["line_pa"].as_str().unwrap()[2..], 16).unwrap()).collect();
+        for kind in ["store", "walk", "maintenance", "bulk", "dma"] {
+            lines.extend(all.iter().find(|d| d.kind == kind && d.bytes.is_some()).map(|d| d.bytes.unwrap().0 & !63));
+        }
+        for &line in &lines {
+            // Any address in the line names it.
+            let n = assert_dump_filter(&trace, &all, &["--line", &format!("{:#x}", line + 0x18)], |d| touches(d, line));
+            assert!(n > 0, "{name}: line {line:#x}");
+        }
+        assert_dump_filter(&trace, &all, &["--line", &format!("{}", lines[0]), "--line", &format!("{:#x}", lines[lines.len() - 1])], |d| {
+            touches(d, lines[0]) || touches(d, lines[lines.len() - 1])
+        });
+        // PCs: the first store's and the first walk's (a walk names the instruction whose translation walked).
+        let pcs: Vec<u64> = ["store", "walk"].iter().filter_map(|k| all.iter().find(|d| d.kind == *k).and_then(|d| d.pc)).collect();
+        for pc in &pcs {
+            assert!(assert_dump_filter(&trace, &all, &["--pc", &format!("{pc:#x}")], |d| d.pc == Some(*pc)) > 0);
+        }
+        assert_dump_filter(&trace, &all, &["--pc", &format!("{:#x}", pcs[0]), "--pc", &format!("{:#x}", pcs[1])], |d| d.pc.is_some_and(|p| pcs.contains(&p)));
+        // vCPUs.
+        assert_eq!(assert_dump_filter(&trace, &all, &["--vcpu", "0"], |d| d.stream == "cpu0"), all.iter().filter(|d| d.stream == "cpu0").count());
+        assert_dump_filter(&trace, &all, &["--vcpu", "1"], |d| d.stream == "cpu1");
+        assert_dump_filter(&trace, &all, &["--vcpu", "dev"], |d| d.stream == "dev");
+        // A sequence range, then everything at once; --limit counts what is printed.
+        let (from, to) = (all[all.len() / 3].seq, all[2 * all.len() / 3].seq);
+        let n = assert_dump_filter(&trace, &all, &["--from", &from.to_string(), "--to", &to.to_string()], |d| (from..=to).contains(&d.seq));
+        assert!(n > 1000, "{name}: {n}");
+        assert_dump_filter(&trace, &all, &["--to", &from.to_string()], |d| d.seq <= from);
+        assert_dump_filter(&trace, &all, &["--from", &to.to_string()], |d| d.seq >= to);
+        let line = lines[0];
+        let combined = |d: &Dumped| d.stream == "cpu0" && touches(d, line) && (d.kind == "store" || d.kind == "load") && d.seq >= 1000;
+        let n = assert_dump_filter(&trace, &all, &["--vcpu", "0", "--line", &format!("{line:#x}"), "--kind", "store", "--kind", "load", "--from", "1000"], combined);
+        assert!(n > 0, "{name}: the combined filter selects something");
+        let first: Vec<&Dumped> = all.iter().filter(|d| d.kind == "fetch").take(3).collect();
+        assert_dump_filter(&trace, &all, &["--kind", "fetch", "--limit", "3"], |d| first.iter().any(|f| f.seq == d.seq));
+        checks += 1;
+    }
+    assert_eq!(checks, 7);
+    // Every kind shows up in these traces (so every one was compared).
+    for kind in DUMP_KINDS {
+        assert!(kinds_seen.contains(kind), "no recorded trace has a {kind} event");
+    }
+
+    // The device stream (a trace written with the library).
+    let dir = support::tempdir("cli-dump");
+    let t = dir.join("dma.ctrace");
+    dma_trace(&t);
+    let t = t.to_str().unwrap();
+    let all = parse_dump(&cohtrace(&["dump", t]).stdout);
+    assert!(all.iter().any(|d| d.stream == "dev") && all.iter().any(|d| d.stream == "cpu0"));
+    for dev in ["dev", "device"] {
+        assert!(assert_dump_filter(t, &all, &["--vcpu", dev], |d| d.stream == "dev") >= 2);
+    }
+    assert_dump_filter(t, &all, &["--vcpu", "0"], |d| d.stream == "cpu0");
+    assert_dump_filter(t, &all, &["--kind", "dma", "--line", "0x40200100"], |d| d.kind == "dma");
+    assert_dump_filter(t, &all, &["--line", "0x40200200"], |_| false);
+
+    // Bad values: exit 2, naming the option; nothing on stdout.
+    let trace = traces.join("09-stale-ifetch.ctrace").display().to_string();
+    for (args, option, says) in [
+        (&["--kind", "bogus"][..], "--kind", "pending-type"),
+        (&["--vcpu", "x"], "--vcpu", "dev"),
+        (&["--vcpu", "65535"], "--vcpu", "dev"),
+        (&["--line", "0xzz"], "--line", "not an address"),
+        (&["--pc", "twelve"], "--pc", "not an address"),
+        (&["--from", "ten"], "--from", "invalid value"),
+        (&["--from", "10", "--to", "5"], "--from 10", "--to 5"),
+    ] {
+        let out = cohtrace(&[&["dump", &trace][..], args].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(err.contains(option) && err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// A stand-in for QEMU (no QEMU runs): writes the trace `-plugin ...,out=PATH` names, half of it, then all
+/// of it, while printing a console on stdout (a prompt without a newline among it) and a line on stderr.
+fn fake_qemu(dir: &Path, trace: &Path) -> (String, String) {
+    let script = dir.join("fake-qemu.sh");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+out=$(printf '%s\n' "$2" | sed -n 's/.*,out=\([^,]*\).*/\1/p')
+size=$(wc -c < '{src}')
+echo "console: booting"
+head -c $((size / 2)) '{src}' > "$out"
+sleep 0.5
+echo "console: half way"
+printf 'login: '
+sleep 0.5
+cat '{src}' > "$out"
+echo "root"
+echo "qemu: a line on stderr" >&2
+echo "console: done"
+"#,
+            src = trace.display()
+        ),
+    )
+    .unwrap();
+    let mut perm = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&script, perm).unwrap();
+    let plugin = dir.join("libcohtrace-stand-in.so");
+    std::fs::write(&plugin, b"").unwrap();
+    (script.display().to_string(), plugin.display().to_string())
+}
+
+const CONSOLE: &str = "console: booting\nconsole: half way\nlogin: root\nconsole: done\n";
+
+/// Progress is for terminals: with stderr a pipe (as here), `analyze`, `explain`, `diff` and `record` draw
+/// none, even with no delay before it; `-q` keeps only errors and the output asked for; `-v` says more.
+#[test]
+fn progress_quiet_and_verbose() {
+    let traces = support::repo().join("traces");
+    let bug = traces.join("01-nc-write-wb-read.ctrace").display().to_string();
+    let fixed = traces.join("01-nc-write-wb-read-fixed.ctrace").display().to_string();
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_cohtrace")).args(args).env("COHTRACE_PROGRESS_AFTER_MS", "0").output().unwrap();
+    let no_progress = |out: &Output, what: &str| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains('\x1b') && !err.contains('\r') && !err.contains("analyzing") && !err.contains("recording"), "{what}: {err:?}");
+    };
+    for args in [&["analyze", &bug][..], &["explain", &bug], &["diff", &fixed, &bug], &["stats", &bug], &["dump", &bug]] {
+        let out = run(args);
+        no_progress(&out, args[0]);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    // -q silences the warning about a damaged trace (anywhere on the line), not the report or the status.
+    let damaged = traces.join("corrupt/truncated-mid-chunk.ctrace").display().to_string();
+    let loud = run(&["analyze", &damaged]);
+    let warning = String::from_utf8_lossy(&loud.stderr);
+    assert!(warning.starts_with("cohtrace: warning: ") && warning.contains("truncated-mid-chunk.ctrace is damaged"), "{warning}");
+    for args in [&["-q", "analyze", &damaged][..], &["analyze", "--quiet", &damaged], &["stats", &damaged, "-q"]] {
+        let out = run(args);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out.stdout.is_empty(), "{args:?}: the output asked for stays");
+    }
+    assert_eq!(run(&["-q", "analyze", &damaged]).stdout, loud.stdout);
+    assert_eq!(run(&["-q", "analyze", &damaged]).status.code(), loud.status.code());
+    // Errors stay.
+    let out = run(&["-q", "analyze", "/nonexistent.ctrace"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cohtrace: error: /nonexistent.ctrace"));
+
+    // -v: the analysis's size, time and rates, and what the model saw.
+    let out = run(&["analyze", "-v", &bug]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cohtrace: analyzed 3444 events (") && err.contains(" events/s, ") && err.contains("; 1 hazard\n"), "{err}");
+    assert!(err.contains("cohtrace: model: ") && err.contains(" fetches, "), "{err}");
+    assert_eq!(out.stdout, run(&["analyze", &bug]).stdout, "-v changes stderr only");
+    let out = run(&["dump", "-v", &bug, "--kind", "maintenance"]);
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("cohtrace: printed 3 of the 3444 records read in "), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["-q", "-v", "analyze", &bug]);
+    assert_eq!(out.status.code(), Some(2), "-q and -v conflict");
+
+    // record, with a stand-in for QEMU: the console passes untouched, the note and -v's lines on stderr.
+    let dir = support::tempdir("cli-progress");
+    let (qemu, plugin) = fake_qemu(&dir, &traces.join("12-smp-nc-write.ctrace"));
+    let out_trace = dir.join("t.ctrace").display().to_string();
+    let record = |flags: &[&str]| run(&[flags, &["record", "--qemu", &qemu, "--plugin", &plugin, "--out", &out_trace, "--", "-M", "virt", "a b"]].concat());
+    let out = record(&[]);
+    no_progress(&out, "record");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), CONSOLE);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("qemu: a line on stderr\ncohtrace: trace written to {out_trace}\n"));
+    let out = record(&["-q"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "qemu: a line on stderr\n", "QEMU's own stderr is not ours to silence");
+    let out = record(&["-v"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with(&format!("cohtrace: running {qemu} -plugin {plugin},out={out_trace} -M virt 'a b'\n")), "{err}");
+    assert!(err.contains("cohtrace: 3377 records, ") && err.ends_with("B/s\n"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), CONSOLE);
+
+    terminal_progress(&bug, &qemu, &plugin, &out_trace);
+}
+
+/// On a terminal (util-linux `script` gives one; skipped without it): `analyze` draws its bar; `record`
+/// draws its status line, takes it away before QEMU's output and never inside a line of it.
+fn terminal_progress(trace: &str, qemu: &str, plugin: &str, out_trace: &str) {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("note: no `script` (util-linux): progress on a terminal not checked");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_cohtrace");
+    let tty = |cmd: String| {
+        let out = Command::new("script").args(["-qec", &format!("stty cols 120; {cmd}"), "/dev/null"]).env("COHTRACE_PROGRESS_AFTER_MS", "0").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let screen = tty(format!("{bin} analyze {trace}"));
+    assert!(screen.contains(" analyzing 3,444/3,444 events, ") && screen.contains(" MB/s of trace, "), "{screen:?}");
+    assert!(screen.contains("==cohtrace== 1 hazard"), "{screen:?}");
+    assert!(!tty(format!("{bin} -q analyze {trace}")).contains("analyzing"));
+
+    let screen = tty(format!("{bin} record --qemu {qemu} --plugin {plugin} --out {out_trace} -- -M virt"));
+    // Each draw is "\r\x1b[2K" and the line, each removal "\r\x1b[2K": take the drawn lines out.
+    let mut pieces = screen.split("\r\x1b[2K");
+    let mut rest = pieces.next().unwrap().to_string();
+    let mut drawn = 0;
+    for p in pieces {
+        if p.chars().nth(1) == Some(' ') && p[p.char_indices().nth(2).map_or(0, |(i, _)| i)..].starts_with("recording: ") {
+            assert!(!p.contains(['\r', '\n']), "the status line is drawn whole, alone on its line: {p:?}");
+            drawn += 1;
+        } else {
+            rest.push_str(p);
+        }
+    }
+    assert!(drawn >= 1, "the status line is drawn while QEMU runs: {screen:?}");
+    assert!(screen.contains(" events, ") && screen.contains(" written ("), "{screen:?}");
+    let rest = rest.replace("\r\n", "\n");
+    assert_eq!(rest.replace("qemu: a line on stderr\n", ""), format!("{CONSOLE}cohtrace: trace written to {out_trace}\n"), "{screen:?}");
+    // Never drawn while the console waits at its prompt.
+    assert!(!screen.contains("login: \r\x1b[2K"), "{screen:?}");
+}

@@ -227,6 +227,9 @@ pub struct Book {
     pub clidr_el1: Option<u64>,
     /// Global I-cache invalidation epoch (IC IALLU/IALLUIS invalidate every line).
     pub ic_epoch: u32,
+    /// Sequence number of the last IC IALLU/IALLUIS (R13 names IC IVAU as missing only if no invalidation
+    /// came after the code was written).
+    pub ic_all_seq: Option<u64>,
 }
 
 impl Book {
@@ -245,6 +248,7 @@ impl Book {
             ctr_el0: None,
             clidr_el1: None,
             ic_epoch: 0,
+            ic_all_seq: None,
         }
     }
 

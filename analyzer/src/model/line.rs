@@ -131,6 +131,9 @@ const DIRTY: u8 = 2;
 const WT: u8 = 4;
 /// Not allocated by an access we saw: what a speculative allocation could have left.
 const SPECULATIVE: u8 = 8;
+/// Not present: an I-cache copy IC IVAU dropped, `ver` holding the line's version count at that moment
+/// (R13 tells from it whether the invalidation came after the newest write).
+const INVALIDATED: u8 = 16;
 
 /// A cached copy of a line (in the PE cache, beyond the PoU, or in the I-cache): which version it holds
 /// and its state.
@@ -172,6 +175,11 @@ impl CachedCopy {
 
     pub fn is_speculative(self) -> bool {
         self.flags & SPECULATIVE != 0
+    }
+
+    /// The line's version count when IC IVAU dropped this (I-cache) copy, if that is what left it absent.
+    pub fn invalidated_at(self) -> Option<u32> {
+        (self.flags & INVALIDATED != 0).then_some(self.ver)
     }
 }
 
@@ -355,6 +363,17 @@ impl Line {
             self.beyond_pou_by = self.pe_writer();
             self.pe = CachedCopy::clean(self.pe.ver, false);
         }
+    }
+
+    /// IC IVAU: drops the I-cache copy, remembering when (in versions) it was dropped.
+    pub fn invalidate_icache(&mut self) {
+        self.ic = CachedCopy { ver: self.counter, flags: INVALIDATED };
+    }
+
+    /// Whether an IC IVAU of the line came after the write of its newest data (version numbers follow
+    /// the writes' order, so a drop at version count `c` came after every write numbered up to `c`).
+    pub fn icache_invalidated_since_newest(&self) -> bool {
+        self.ic.invalidated_at().is_some_and(|c| self.latest <= c)
     }
 
     /// DC IVAC: drops both data levels. Dirty data is discarded: memory's version is the newest again.

@@ -197,7 +197,10 @@ impl Model {
             return self.r12_set_way(m);
         }
         match (m.op, m.pa) {
-            (CacheOp::IcIallu | CacheOp::IcIalluis, _) => self.book.ic_epoch = self.book.ic_epoch.wrapping_add(1),
+            (CacheOp::IcIallu | CacheOp::IcIalluis, _) => {
+                self.book.ic_epoch = self.book.ic_epoch.wrapping_add(1);
+                self.book.ic_all_seq = Some(self.seq);
+            }
             (CacheOp::Tlbi(_), _) => {}
             (_, None) => self.stats.untranslated_maintenance += 1,
             (CacheOp::DcZva, Some(pa)) => self.r6_dc_zva(pa, m.len, w, m.mem),
@@ -261,7 +264,7 @@ impl Model {
     /// R11, IC IVAU: drop the line's instruction-cache copy (IC IALLU/IALLUIS start a new epoch instead).
     fn r11_invalidate_icache_line(&mut self, line_pa: u64) {
         if let Some(line) = self.book.existing_line(line_pa) {
-            line.ic = CachedCopy::NONE;
+            line.invalidate_icache();
         }
     }
 
@@ -312,7 +315,8 @@ impl Model {
 
     /// R13, instruction fetch of the bytes in `mask` of the line: the I-cache copy if valid, else a fill
     /// from the PoU (data dirty in the PE cache is invisible without IDC); non-cacheable fetches read
-    /// memory. Instructions other than the newest are a stale-ifetch.
+    /// memory. Instructions other than the newest are a stale-ifetch, and its missing maintenance names
+    /// every step the line lacked (`fetch_missing`).
     pub(super) fn r13_fetch(&mut self, line_pa: u64, w: &WriterRef, mem: MemType, mask: u64) {
         self.book.note_fetched(line_pa);
         if !self.owns(line_pa) {
@@ -321,30 +325,65 @@ impl Model {
         let epoch = self.book.ic_epoch;
         let cacheable = mem.inner_class() != Cacheability::NonCacheable;
         let (idc, dic) = self.coherence();
+        let ic_all_seq = self.book.ic_all_seq;
         let line = self.book.line(line_pa);
-        let (got, missing) = if !cacheable {
-            (line.mem, "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable")
-        } else if !dic && line.ic.present() && line.ic_epoch == epoch {
-            (line.ic.ver, "IC IVAU (then DSB, ISB) after cleaning the new code to PoU")
-        } else {
-            // Instruction fetches fill from the PoU: data still dirty in the PE's data cache is not visible,
-            // unless CTR_EL0.IDC says the data cache is coherent with instruction fetches.
-            let pou = if idc && line.pe.present() {
-                line.pe.ver
-            } else if line.beyond_pou.present() {
-                line.beyond_pou.ver
-            } else {
-                line.mem
-            };
-            line.ic = CachedCopy::clean(pou, false);
-            line.ic_epoch = epoch;
-            (pou, "DC CVAU (clean to PoU), DSB, IC IVAU, DSB, ISB after writing the code")
-        };
-        if line.stale_in(got, mask) {
-            let cause = line.latest_by;
-            let cause = self.book.expand(cause);
-            self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
+        if !cacheable {
+            if line.stale_in(line.mem, mask) {
+                let missing = if line.beyond_pou.dirty() && !line.pe.dirty() {
+                    "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable, and DC CVAU \
+                     only cleans to PoU, which is not PoC"
+                } else {
+                    "DC CVAC (to PoC) after writing the code: instruction fetches here are non-cacheable"
+                };
+                let cause = line.latest_by;
+                let cause = self.book.expand(cause);
+                self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, missing);
+            }
+            return;
         }
+        // Instruction fetches fill from the PoU: data still dirty in the PE's data cache is not visible,
+        // unless CTR_EL0.IDC says the data cache is coherent with instruction fetches.
+        let fill = if idc && line.pe.present() {
+            line.pe.ver
+        } else if line.beyond_pou.present() {
+            line.beyond_pou.ver
+        } else {
+            line.mem
+        };
+        let hit = !dic && line.ic.present() && line.ic_epoch == epoch;
+        let got = if hit { line.ic.ver } else { fill };
+        if !line.stale_in(got, mask) {
+            if !hit {
+                line.ic = CachedCopy::clean(fill, false);
+                line.ic_epoch = epoch;
+            }
+            return;
+        }
+        // The steps the line lacked, judged before the fill replaces the I-cache's state.
+        let data = if !line.stale_in(fill, mask) {
+            let pou = if line.beyond_pou.present() { line.beyond_pou.ver } else { line.mem };
+            DataStep::Done { at_pou: !line.stale_in(pou, mask) }
+        } else if !idc && line.pe.dirty() && !line.stale_in(line.pe.ver, mask) {
+            DataStep::Clean
+        } else {
+            DataStep::InvalidateStaleCopy
+        };
+        let icache = if dic {
+            IcacheStep::Coherent
+        } else if hit {
+            IcacheStep::HoldsOld { speculative: line.ic.is_speculative() }
+        } else if line.icache_invalidated_since_newest() || ic_all_seq.is_some_and(|s| s > line.latest_by.seq()) {
+            IcacheStep::Invalidated
+        } else {
+            IcacheStep::NotInvalidated
+        };
+        if !hit {
+            line.ic = CachedCopy::clean(fill, false);
+            line.ic_epoch = epoch;
+        }
+        let cause = line.latest_by;
+        let cause = self.book.expand(cause);
+        self.hazard(HazardClass::StaleIfetch, line_pa, w, &cause, &fetch_missing(data, icache));
     }
 
     /// R14, a pending memory-type change (docs/model.md, "Pending memory-type changes"): the access may
@@ -371,4 +410,87 @@ impl Model {
         self.judging_pending = None;
     }
 
+}
+
+/// The data side of a stale fetch (R13): what the line needed so that an I-cache fill gets the new code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DataStep {
+    /// A fill would get the new code already: it is at the PoU, or (not `at_pou`) IDC lets fetches see
+    /// the data cache.
+    Done { at_pou: bool },
+    /// The new code is dirty in the PE's data cache, which fills from the PoU do not see: DC CVAU.
+    Clean,
+    /// The new code is in memory (or beyond the PoU) and an older data copy a fill would get shadows it:
+    /// DC IVAC or DC CIVAC.
+    InvalidateStaleCopy,
+}
+
+/// The instruction side of a stale fetch (R13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IcacheStep {
+    /// CTR_EL0.DIC: the instruction cache is coherent, no invalidation is needed.
+    Coherent,
+    /// The I-cache holds (or, in speculative mode, may hold) the old instructions: IC IVAU was needed.
+    HoldsOld { speculative: bool },
+    /// IC IVAU (or IC IALLU/IALLUIS) came after the newest write: only the data side was missing.
+    Invalidated,
+    /// No I-cache invalidation came after the newest write: the portable sequence needs one too.
+    NotInvalidated,
+}
+
+/// The missing maintenance of a stale-ifetch, naming every step the line lacked, in the order the
+/// sequence DC CVAU, DSB ISH, IC IVAU, DSB ISH, ISB takes them (Arm ARM D7.5.2, B2.5). The model sees no
+/// barriers, so they are named as part of the sequence, never as the only thing missing.
+fn fetch_missing(data: DataStep, icache: IcacheStep) -> String {
+    const CLEAN: &str = "DC CVAU (clean to PoU)";
+    const INVALIDATE: &str = "DC IVAC or DC CIVAC (to PoC) of the stale data copy";
+    const IC: &str = "IC IVAU (invalidate the I-cache)";
+    let old = |speculative: bool| {
+        if speculative {
+            "the I-cache may hold the old instructions, since code was fetched from this page before the write"
+        } else {
+            "the I-cache holds the old instructions"
+        }
+    };
+    match (data, icache) {
+        (DataStep::Done { at_pou }, icache) => {
+            let speculative = matches!(icache, IcacheStep::HoldsOld { speculative: true });
+            let data = if at_pou { "the new code is at PoU" } else { "the data side needs no clean (CTR_EL0.IDC)" };
+            format!("{IC}, DSB ISH, ISB after writing the code: {data}, but {}", old(speculative))
+        }
+        (DataStep::Clean, IcacheStep::HoldsOld { speculative }) => format!(
+            "{CLEAN} then {IC} after writing the code, as DC CVAU, DSB ISH, IC IVAU, DSB ISH, ISB: neither was \
+             done ({}, and the new code is still dirty in the data cache, which a refill from PoU does not see)",
+            old(speculative)
+        ),
+        (DataStep::Clean, IcacheStep::NotInvalidated) => format!(
+            "{CLEAN} then {IC} after writing the code, as DC CVAU, DSB ISH, IC IVAU, DSB ISH, ISB: neither was \
+             done (the new code is still dirty in the data cache, which the I-cache's fill from PoU does not see)"
+        ),
+        (DataStep::Clean, IcacheStep::Invalidated) => format!(
+            "{CLEAN}, DSB ISH before the I-cache invalidation: the I-cache was invalidated after the code was written, but it \
+             refills from PoU, where the new code is not (it is still dirty in the data cache)"
+        ),
+        (DataStep::Clean, IcacheStep::Coherent) => format!(
+            "{CLEAN}, DSB ISH, ISB after writing the code: the instruction cache is coherent (CTR_EL0.DIC), but \
+             fetches fill from PoU, where the new code is not (it is still dirty in the data cache)"
+        ),
+        (DataStep::InvalidateStaleCopy, IcacheStep::HoldsOld { speculative }) => format!(
+            "{INVALIDATE}, then {IC}, DSB ISH, ISB after writing the code: neither was done ({}, and a refill \
+             would get an older copy of the line from the data caches, not the new code in memory)",
+            old(speculative)
+        ),
+        (DataStep::InvalidateStaleCopy, IcacheStep::NotInvalidated) => format!(
+            "{INVALIDATE}, then {IC}, DSB ISH, ISB after writing the code: neither was done (the I-cache fills \
+             from an older copy of the line in the data caches, not from the new code in memory)"
+        ),
+        (DataStep::InvalidateStaleCopy, IcacheStep::Invalidated) => format!(
+            "{INVALIDATE} before the I-cache invalidation: the I-cache was invalidated after the code was written, but it \
+             refills from an older copy of the line in the data caches, not from the new code in memory"
+        ),
+        (DataStep::InvalidateStaleCopy, IcacheStep::Coherent) => format!(
+            "{INVALIDATE} after writing the code: the instruction cache is coherent (CTR_EL0.DIC), but fetches \
+             fill from an older copy of the line in the data caches, not from the new code in memory"
+        ),
+    }
 }

@@ -288,6 +288,99 @@ fn code_written_through_the_data_side_needs_cvau_and_ic_ivau() {
     }
 }
 
+/// A stale-ifetch's missing maintenance names every step the line lacked: the clean to PoU, the I-cache
+/// invalidation, or both (docs/model.md, R13).
+#[test]
+fn a_stale_fetch_names_every_step_that_was_missing() {
+    let missing = |t: &T| {
+        assert_eq!(t.found(), vec![(StaleIfetch, 0x40, 0x10)]);
+        t.m.hazards()[0].missing.clone()
+    };
+    let both = |m: &str| m.starts_with("DC CVAU (clean to PoU) then IC IVAU (invalidate the I-cache)") && m.contains("neither was done");
+    // Neither step: with an old I-cache copy, and on the first fetch after the write.
+    for mut t in T::both() {
+        t.fetch(0x40).st(0x10, WB).fetch(0x40);
+        let m = missing(&t);
+        assert!(both(&m) && m.contains("old instructions") && m.contains("still dirty"), "{m}");
+    }
+    for mut t in T::both() {
+        t.st(0x10, WB).fetch(0x40);
+        let m = missing(&t);
+        assert!(both(&m) && !m.contains("old instructions"), "{m}");
+    }
+    // An IC IVAU or IALLU before the write does not count.
+    for op in [CacheOp::IcIvau, CacheOp::IcIallu] {
+        for mut t in T::both() {
+            t.fetch(0x40).dc(0x14, op).st(0x10, WB).fetch(0x40);
+            assert!(both(&missing(&t)), "{op:?}: {}", missing(&t));
+        }
+    }
+    // The clean without the invalidation: only IC IVAU.
+    for mut t in T::both() {
+        t.fetch(0x40).st(0x10, WB).dc(0x14, CacheOp::DcCvau).fetch(0x40);
+        let m = missing(&t);
+        assert!(m.starts_with("IC IVAU (invalidate the I-cache), DSB ISH, ISB") && !m.contains("DC CVAU"), "{m}");
+        assert!(m.contains("the new code is at PoU"), "{m}");
+    }
+    // Speculative mode: code fetched from another line of the page lets the I-cache hold this one.
+    let mut t = T::new(Mode::Speculative);
+    t.m.feed(&Event::Fetch(Fetch { vcpu: 0, pc: 0x800, pa: LINE + 0x800, mem: WB }));
+    t.st(0x10, WB).dc(0x14, CacheOp::DcCvau).fetch(0x40);
+    assert!(missing(&t).contains("may hold the old instructions, since code was fetched from this page"), "{}", missing(&t));
+    // The invalidation without the clean: only DC CVAU, before it. With an old copy or without, by IVAU or
+    // IALLU.
+    for first in [true, false] {
+        for op in [CacheOp::IcIvau, CacheOp::IcIallu, CacheOp::IcIalluis] {
+            for mut t in T::both() {
+                if first {
+                    t.fetch(0x40);
+                }
+                t.st(0x10, WB).dc(0x14, op).fetch(0x40);
+                let m = missing(&t);
+                assert!(m.starts_with("DC CVAU (clean to PoU), DSB ISH before the I-cache invalidation") && !m.contains("neither"), "{op:?}: {m}");
+                assert!(!m.contains("IC IVAU (invalidate"), "{m}");
+            }
+        }
+    }
+    // IDC: no clean is ever named; DIC: no invalidation.
+    let cfg = |idc, dic| ModelConfig { idc, dic, ..Default::default() };
+    let mut t = T { m: Model::new(cfg(true, false)) };
+    t.fetch(0x40).st(0x10, WB).fetch(0x40);
+    let m = missing(&t);
+    assert!(m.starts_with("IC IVAU") && m.contains("CTR_EL0.IDC") && !m.contains("DC CVAU"), "{m}");
+    let mut t = T { m: Model::new(cfg(true, false)) };
+    t.fetch(0x40).st(0x10, WB).dc(0x14, CacheOp::DcCvau).fetch(0x40);
+    assert!(missing(&t).contains("the new code is at PoU, but the I-cache holds"), "{}", missing(&t));
+    for first in [true, false] {
+        let mut t = T { m: Model::new(cfg(false, true)) };
+        if first {
+            t.fetch(0x40);
+        }
+        t.st(0x10, WB).fetch(0x40);
+        let m = missing(&t);
+        assert!(m.starts_with("DC CVAU (clean to PoU), DSB ISH, ISB") && m.contains("CTR_EL0.DIC") && !m.contains("IC IVAU"), "{m}");
+    }
+    // The new code in memory under an older data copy beyond the PoU: that copy must be invalidated, not
+    // cleaned.
+    for mut t in T::both() {
+        t.st(0x08, WB).dc(0x0c, CacheOp::DcCvau).dc(0x0c, CacheOp::DcCvac).st(0x10, NC).dc(0x14, CacheOp::IcIvau).fetch(0x40);
+        let m = missing(&t);
+        assert!(m.starts_with("DC IVAC or DC CIVAC (to PoC) of the stale data copy before the I-cache invalidation"), "{m}");
+    }
+    for mut t in T::both() {
+        t.st(0x08, WB).dc(0x0c, CacheOp::DcCvau).dc(0x0c, CacheOp::DcCvac).st(0x10, NC).fetch(0x40);
+        let m = missing(&t);
+        assert!(m.starts_with("DC IVAC or DC CIVAC (to PoC) of the stale data copy, then IC IVAU") && m.contains("neither"), "{m}");
+    }
+    // A non-cacheable fetch: the clean to PoC, and DC CVAU is not it.
+    for mut t in T::both() {
+        t.st(0x10, WB).dc(0x14, CacheOp::DcCvau);
+        t.m.feed(&Event::Fetch(Fetch { vcpu: 0, pc: 0x40, pa: LINE, mem: NC }));
+        let m = missing(&t);
+        assert!(m.starts_with("DC CVAC (to PoC)") && m.contains("DC CVAU only cleans to PoU"), "{m}");
+    }
+}
+
 #[test]
 fn set_way_maintenance_is_flagged_where_va_maintenance_was_needed() {
     for mut t in T::both() {

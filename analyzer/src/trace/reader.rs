@@ -167,10 +167,16 @@ impl TraceFile {
 
     /// All events in global order (merged across vCPUs by sequence number).
     pub fn events(&self) -> Events<'_> {
+        self.events_of(|_| true)
+    }
+
+    /// The events of the streams `keep` chooses (by vCPU, `DEVICE_STREAM` for the device stream) in
+    /// global order; the other streams' chunks are never decoded (`cohtrace dump --vcpu`).
+    pub fn events_of(&self, keep: impl Fn(u16) -> bool) -> Events<'_> {
         let mut streams: Vec<Stream> = Vec::new();
         // vCPU -> stream (a hostile trace can have 65536 of them: no linear search per chunk).
         let mut index = hashbrown::HashMap::<u16, usize>::new();
-        for (i, c) in self.chunks.iter().enumerate() {
+        for (i, c) in self.chunks.iter().enumerate().filter(|(_, c)| keep(c.vcpu)) {
             let s = *index.entry(c.vcpu).or_insert_with(|| {
                 streams.push(Stream {
                     vcpu: c.vcpu,
@@ -222,6 +228,62 @@ impl TraceFile {
     /// Bytes of the device stream's chunks, headers included (what DMA off the vCPU threads costs).
     pub fn device_stream_bytes(&self) -> u64 {
         self.chunks.iter().filter(|c| c.vcpu == DEVICE_STREAM).map(|c| (c.payload_len + CHUNK_HEADER) as u64).sum()
+    }
+}
+
+/// A trace file still being written (`cohtrace record`'s progress): its size and the records of its whole
+/// chunks, found by reading each chunk's header once as the file grows (no payload is read or checked).
+#[derive(Debug, Default)]
+pub struct GrowingTrace {
+    path: PathBuf,
+    file: Option<File>,
+    /// Offset of the next chunk header to read (0: the file header is not read yet).
+    pos: u64,
+    /// The chunk headers stopped making sense (or the end chunk came): no more counting.
+    done: bool,
+    pub bytes: u64,
+    pub records: u64,
+}
+
+impl GrowingTrace {
+    pub fn new(path: &Path) -> GrowingTrace {
+        GrowingTrace { path: path.to_owned(), ..Default::default() }
+    }
+
+    /// Reads what was added since the last call; a file that does not exist yet is empty.
+    pub fn poll(&mut self) {
+        use std::os::unix::fs::FileExt;
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(f) = &self.file else { return };
+        self.bytes = f.metadata().map_or(self.bytes, |m| m.len());
+        if self.pos == 0 {
+            let mut h = [0u8; HEADER_FIXED];
+            if self.bytes < HEADER_FIXED as u64 || f.read_exact_at(&mut h, 0).is_err() {
+                return;
+            }
+            if &h[..8] != FILE_MAGIC {
+                self.done = true;
+            }
+            self.pos = (HEADER_FIXED + 4) as u64 + u32::from_le_bytes(h[16..20].try_into().unwrap()) as u64;
+        }
+        let mut h = [0u8; CHUNK_HEADER];
+        while !self.done && self.pos + CHUNK_HEADER as u64 <= self.bytes && f.read_exact_at(&mut h, self.pos).is_ok() {
+            let payload = u32::from_le_bytes(h[8..12].try_into().unwrap()) as u64;
+            let next = self.pos + CHUNK_HEADER as u64 + payload;
+            if &h[..4] != CHUNK_MAGIC || payload > MAX_PAYLOAD as u64 {
+                self.done = true;
+            } else if next <= self.bytes {
+                match h[4] {
+                    CHUNK_EVENTS => self.records += u32::from_le_bytes(h[12..16].try_into().unwrap()) as u64,
+                    _ => self.done = true, // the end chunk
+                }
+                self.pos = next;
+            } else {
+                break; // the chunk is still being written
+            }
+        }
     }
 }
 
@@ -442,6 +504,22 @@ impl<'t> StreamSet<'t> {
 impl<'t> Events<'t> {
     pub fn error(&self) -> Option<&Damage> {
         self.set.error.as_ref()
+    }
+
+    /// Skips, without decoding them, the chunks whose records all come before sequence number `seq`: in
+    /// each stream, every chunk that the stream's next chunk starts at or before `seq` (a stream's records
+    /// are in order). Records before `seq` may remain, from the chunk that holds it. Call it on a fresh
+    /// `Events` (`cohtrace dump --from`); damage inside a skipped chunk's payload is not seen.
+    pub fn skip_to(&mut self, seq: u64) {
+        let file = self.set.file;
+        for s in &mut self.set.streams {
+            if s.dec.is_some() || s.pos < s.batch.len() {
+                continue; // already reading: not fresh
+            }
+            while s.next_chunk + 1 < s.chunks.len() && file.chunks[s.chunks[s.next_chunk + 1]].first_seq <= seq {
+                s.next_chunk += 1;
+            }
+        }
     }
 
     /// Calls `f(vcpu, seq, record, following)` for every record in global order, where `following` are

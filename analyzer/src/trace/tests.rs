@@ -64,6 +64,64 @@ fn two_vcpus_merge_in_sequence_order() {
 }
 
 #[test]
+fn skipping_to_a_sequence_number_drops_only_whole_chunks_before_it() {
+    for two in [false, true] {
+        let (bytes, events) = build(4, 100, two, true);
+        let t = TraceFile::from_bytes(bytes).unwrap();
+        let all: Vec<(u64, Record)> = {
+            let mut e = t.events();
+            std::iter::from_fn(|| e.next_record().map(|(_, s, r)| (s, r))).collect()
+        };
+        assert_eq!(all.len(), events.len());
+        for from in [0, 1, 150, 199, 200, 201, 399, 10_000] {
+            let mut e = t.events();
+            e.skip_to(from);
+            let got: Vec<(u64, Record)> = std::iter::from_fn(|| e.next_record().map(|(_, s, r)| (s, r))).collect();
+            let want: Vec<&(u64, Record)> = all.iter().filter(|(s, _)| *s >= from).collect();
+            let kept: Vec<&(u64, Record)> = got.iter().filter(|(s, _)| *s >= from).collect();
+            assert_eq!(kept, want, "two {two}, from {from}: every record at or after it");
+            let streams = if two { 2 } else { 1 };
+            assert!(got.len() - kept.len() <= 100 * streams, "two {two}, from {from}: at most one chunk per stream before it");
+            if from >= 100 * streams as u64 && from < 400 {
+                assert!(got.len() < all.len(), "two {two}, from {from}: whole chunks skipped");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_growing_trace_counts_the_records_of_its_whole_chunks() {
+    let (bytes, _) = build(3, 100, false, true);
+    let t = TraceFile::from_bytes(bytes.clone()).unwrap();
+    let dir = std::env::temp_dir().join(format!("cohtrace-growing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.ctrace");
+    let mut g = reader::GrowingTrace::new(&path);
+    g.poll();
+    assert_eq!((g.bytes, g.records), (0, 0), "not there yet");
+    // Cut: before the first chunk ends, in the second, after the third, and the whole file.
+    let cuts = [t.chunks[0].offset as usize + 10, t.chunks[1].offset as usize + 40, t.chunks[2].offset as usize, bytes.len()];
+    for (cut, records) in cuts.into_iter().zip([0, 100, 200, 300]) {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        g.poll();
+        assert_eq!((g.bytes, g.records), (cut as u64, records), "cut at {cut}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_chosen_stream_reads_alone_in_order() {
+    let (bytes, events) = build(3, 50, true, true);
+    let t = TraceFile::from_bytes(bytes).unwrap();
+    for v in [0, 1] {
+        let back: Vec<Event> = t.events_of(|s| s == v).collect();
+        let want: Vec<Event> = events.iter().filter(|e| e.vcpu() == v).copied().collect();
+        assert_eq!(back, want, "vCPU {v}");
+    }
+    assert_eq!(t.events_of(|_| false).count(), 0);
+}
+
+#[test]
 fn a_truncated_trace_reads_up_to_its_last_whole_chunk() {
     let (bytes, events) = build(4, 100, false, false);
     let t = TraceFile::from_bytes(bytes.clone()).unwrap();

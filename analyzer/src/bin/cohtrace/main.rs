@@ -2,20 +2,21 @@
 
 mod diff;
 mod export;
+mod dump;
 mod record;
 mod symbols;
+mod ui;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use cohtrace_analyzer::analysis::analyze_with_policy;
-use cohtrace_analyzer::event::Event;
 use cohtrace_analyzer::model::{Devices, DmaPolicy, Mode, ModelConfig, ResetState};
 use cohtrace_analyzer::report;
 use cohtrace_analyzer::report::Hazard;
-use cohtrace_analyzer::trace::codes::{DEVICE_STREAM, DMA_WRITE, INFO_MMIO, INFO_STORE};
+use cohtrace_analyzer::trace::codes::{DMA_WRITE, INFO_MMIO, INFO_STORE};
 use cohtrace_analyzer::trace::record::{device_name_of, dma_of};
 use cohtrace_analyzer::trace::{RecordKind, TraceFile};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,6 +25,12 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// No progress, warnings or notes: only errors and the output asked for.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Say more: the QEMU command line `record` runs, timings and rates (repeatable).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -179,17 +186,14 @@ enum Cmd {
     },
     /// Event counts by kind and memory type, and bytes per event.
     Stats { trace: PathBuf },
-    /// Print events as text.
-    Dump {
-        trace: PathBuf,
-        /// Stop after this many events.
-        #[arg(long)]
-        limit: Option<u64>,
-    },
+    /// Print events as text, one a line in global order; filters (--line, --pc, --vcpu, --kind, --from,
+    /// --to) combine with AND.
+    Dump(dump::DumpArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    ui::set(cli.quiet, cli.verbose);
     let r = match cli.cmd {
         Cmd::Record { out, qemu, plugin, plugin_opt, qemu_args } => record::run(&out, qemu, plugin, &plugin_opt, &qemu_args),
         Cmd::Analyze { trace, format, output, source_root, judge } => run_analyze(trace, format, output, source_root, &judge),
@@ -197,7 +201,7 @@ fn main() -> ExitCode {
         Cmd::Explain { trace, hazard, line, limit, judge } => run_explain(&trace, hazard, line, limit, &judge),
         Cmd::Export { perfetto, trace, judge } => export::run(&perfetto, &trace, &judge),
         Cmd::Stats { trace } => run_stats(trace).map(|_| 0),
-        Cmd::Dump { trace, limit } => run_dump(trace, limit).map(|_| 0),
+        Cmd::Dump(args) => dump::run(&args).map(|_| 0),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -211,17 +215,13 @@ fn main() -> ExitCode {
 fn open(path: &PathBuf) -> Result<TraceFile> {
     let t = TraceFile::open(path).with_context(|| format!("{}", path.display()))?;
     if let Some(d) = &t.damage {
-        eprintln!(
-            "cohtrace: warning: {} is damaged at {d}; using the {} whole chunks before it",
-            path.display(),
-            t.chunks.len()
-        );
+        ui::warn(format_args!("{} is damaged at {d}; using the {} whole chunks before it", path.display(), t.chunks.len()));
     } else if t.end.is_none() {
-        eprintln!(
-            "cohtrace: warning: {} has no end chunk (the capture did not exit cleanly); using its {} whole chunks",
+        ui::warn(format_args!(
+            "{} has no end chunk (the capture did not exit cleanly); using its {} whole chunks",
             path.display(),
             t.chunks.len()
-        );
+        ));
     }
     Ok(t)
 }
@@ -270,11 +270,29 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
     let (cfg, dma) = model_config(opts);
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let total = trace.record_count();
-    let progress = Progress::new(total);
+    let progress = ui::Progress::new(total, trace.payload_bytes());
     // Small traces are not worth a thread.
     let threads = if trace.record_count() < 1_000_000 { 1 } else { threads };
+    let start = std::time::Instant::now();
     let mut analysis = analyze_with_policy(trace, cfg, &dma, threads, |n| progress.update(n));
     progress.finish();
+    let took = start.elapsed();
+    ui::info(format_args!(
+        "analyzed {} events ({} of trace) in {:.2} s on {threads} thread{}: {}, {}; {} hazard{}",
+        total,
+        ui::bytes(trace.payload_bytes()),
+        took.as_secs_f64(),
+        if threads == 1 { "" } else { "s" },
+        ui::events_per_sec(total, took),
+        ui::mb_per_sec(trace.payload_bytes(), took),
+        analysis.log.hazards().len(),
+        if analysis.log.hazards().len() == 1 { "" } else { "s" },
+    ));
+    let st = analysis.stats;
+    ui::info(format_args!(
+        "model: {} accesses ({} MMIO, {} of unknown type), {} fetches, {} walks, {} maintenance, {} bulk, {} DMA",
+        st.accesses, st.mmio, st.unknown_type, st.fetches, st.walks, st.maintenance, st.bulk, st.dma
+    ));
     // A misspelt device would make the analysis silently judge it coherent: refuse, before any report.
     let unknown = dma.unknown_names(&analysis.devices);
     if !unknown.is_empty() {
@@ -289,7 +307,7 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
     if let Some(d) = &analysis.damage
         && trace.damage.is_none()
     {
-        eprintln!("cohtrace: warning: {} does not decode at {d}; analysed the events before it", path.display());
+        ui::warn(format_args!("{} does not decode at {d}; analysed the events before it", path.display()));
     }
     for h in analysis.log.hazards_mut() {
         for side in [&mut h.observer, &mut h.cause] {
@@ -447,41 +465,6 @@ fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Op
     Ok(0)
 }
 
-/// A progress bar on stderr for analyses that run longer than a second, and only on a terminal.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    start: std::time::Instant,
-}
-
-impl Progress {
-    fn new(total: u64) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::hidden());
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} analyzing {pos}/{len} events ({per_sec}, {eta} left)")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            b
-        });
-        Progress { bar, start: std::time::Instant::now() }
-    }
-
-    fn update(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            if b.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
-                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
-            b.set_position(n);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
 fn run_stats(path: PathBuf) -> Result<()> {
     let trace = open(&path)?;
     // Counted straight from the records on the analysis's fast path: no Event per access, and memory
@@ -626,118 +609,4 @@ fn run_stats(path: PathBuf) -> Result<()> {
         bail!("trace does not decode at {d}");
     }
     Ok(())
-}
-
-fn run_dump(path: PathBuf, limit: Option<u64>) -> Result<()> {
-    let trace = open(&path)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut events = trace.events();
-    let mut n = 0u64;
-    while let Some((vcpu, seq, r)) = events.next_record() {
-        if limit.is_some_and(|l| n >= l) {
-            break;
-        }
-        n += 1;
-        let line = match RecordKind::from_u8(r.kind) {
-            Some(RecordKind::MarkerArg) => format!("{seq:>10} cpu{vcpu} marker-arg {:#x}", r.a),
-            _ => match cohtrace_analyzer::trace::record::record_to_event(&r, &[], vcpu, trace.geometry()) {
-                // A device's record in a vCPU's stream: QEMU did the transfer on that vCPU's thread.
-                Some(ev @ (Event::Dma(_) | Event::DeviceName(_))) if vcpu != DEVICE_STREAM => {
-                    format!("{seq:>10} {} (on cpu{vcpu}'s thread)", describe(&ev))
-                }
-                Some(ev) => format!("{seq:>10} {}", describe(&ev)),
-                None => format!("{seq:>10} cpu{vcpu} (malformed record {r:?})"),
-            },
-        };
-        if writeln!(out, "{line}").is_err() {
-            return Ok(()); // stdout closed (e.g. piped to head)
-        }
-    }
-    if let Some(d) = events.error() {
-        bail!("trace does not decode at {d}");
-    }
-    Ok(())
-}
-
-fn describe(ev: &Event) -> String {
-    match ev {
-        Event::Access(a) => format!(
-            "cpu{} {} pc={:#x} va={:#x} pa={:#x} size={} {}{}",
-            a.vcpu,
-            match a.kind {
-                cohtrace_analyzer::event::AccessKind::Load => "load ",
-                cohtrace_analyzer::event::AccessKind::Store => "store",
-            },
-            a.pc,
-            a.va,
-            a.pa,
-            a.size,
-            a.mem,
-            if a.mmio { " mmio" } else { "" }
-        ),
-        // Fetch::pa bit 0 set: the rest is the PA of the block's last instruction in the line.
-        Event::Fetch(f) if f.pa & 1 != 0 => {
-            format!("cpu{} fetch pc={:#x} last-pa={:#x} {}", f.vcpu, f.pc, f.pa & !3, f.mem)
-        }
-        Event::Fetch(f) => format!("cpu{} fetch pc={:#x} line={:#x} {}", f.vcpu, f.pc, f.pa, f.mem),
-        Event::Maintenance(m) => format!(
-            "cpu{} {} pc={:#x} xt={:#x} pa={} {}",
-            m.vcpu,
-            m.op.mnemonic(),
-            m.pc,
-            m.operand,
-            m.pa.map(|p| format!("{p:#x}")).unwrap_or_else(|| "-".into()),
-            m.mem
-        ),
-        Event::SysReg(s) => format!("cpu{} msr {} <- {:#x} pc={:#x}", s.vcpu, s.reg.name(), s.value, s.pc),
-        Event::Regime { vcpu, regime } => format!(
-            "cpu{vcpu} regime EL{} {:?} vmid={:?} asid={:?}",
-            regime.el, regime.kind, regime.vmid, regime.asid
-        ),
-        Event::Marker(m) => format!("cpu{} marker {:?} args={:#x?} pc={:#x}", m.vcpu, m.kind, m.args, m.pc),
-        Event::PendingType(t) => format!(
-            "cpu{} pending-type {} (unsynchronized {} at pc={:#x}{}) for the next access",
-            t.vcpu,
-            t.mem,
-            t.reg.name(),
-            t.write_pc,
-            if t.tlbi { ", needs TLBI" } else { "" }
-        ),
-        Event::Bulk(b) => format!(
-            "cpu{} bulk-{} {} pc={:#x} va={:#x} pa={:#x} len={} {}",
-            b.vcpu,
-            if b.store { "store" } else { "load " },
-            b.op.name(),
-            b.pc,
-            b.va,
-            b.pa,
-            b.len,
-            b.mem
-        ),
-        Event::Dma(d) => format!(
-            "dev{} dma-{} pa={:#x} len={} path={}",
-            d.device,
-            if d.write { "write" } else { "read " },
-            d.pa,
-            d.len,
-            d.path.name()
-        ),
-        Event::DeviceName(n) => {
-            let end = n.bytes.iter().position(|b| *b == 0).unwrap_or(n.bytes.len());
-            format!("dev{} name part {} {:?}", n.id, n.part, String::from_utf8_lossy(&n.bytes[..end]))
-        }
-        Event::Walk(w) => format!(
-            "cpu{} {} s{} L{} pc={:#x} va={:#x} pa={:#x} size={} for-{} {}",
-            w.vcpu,
-            if w.update { "walk-update" } else { "walk" },
-            w.stage,
-            w.level,
-            w.pc,
-            w.va,
-            w.pa,
-            w.size,
-            w.cause.name(),
-            w.mem
-        ),
-    }
 }
