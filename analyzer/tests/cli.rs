@@ -270,7 +270,7 @@ fn record_takes_a_users_usual_command_line_and_says_when_qemu_did_not_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(!missing.exists());
-    assert!(!err.contains("trace written"), "a failure must not claim a trace: {err}");
+    assert!(!err.contains("cohtrace: trace written"), "a failure must not claim a trace: {err}");
     assert!(err.contains("no trace written: QEMU exited with status"), "{err}");
 }
 
