@@ -170,32 +170,26 @@ pub fn tempdir(name: &str) -> PathBuf {
 /// (skip, with a note) when COHTRACE_PYTHON is not set and the full suite (COHTRACE_REQUIRE_QEMU=1) is
 /// not required.
 pub fn pytools() -> Option<PathBuf> {
-    let required = std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1");
-    match std::env::var_os("COHTRACE_PYTHON").map(PathBuf::from) {
-        Some(p) => {
-            assert!(p.is_file(), "COHTRACE_PYTHON={} does not exist", p.display());
-            Some(p)
-        }
-        None => {
-            assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but COHTRACE_PYTHON is not set (scripts/setup-pytools prints it)");
-            eprintln!("note: report checks skipped (set COHTRACE_PYTHON to scripts/setup-pytools' python)");
-            None
-        }
-    }
+    tool("COHTRACE_PYTHON", "scripts/setup-pytools", "report checks")
 }
 
 /// Debian's Chromium for the HTML checks (scripts/setup-browser), from COHTRACE_CHROMIUM, or None (skip,
 /// with a note) when it is not set and the full suite is not required.
 pub fn browser() -> Option<PathBuf> {
+    tool("COHTRACE_CHROMIUM", "scripts/setup-browser", "browser checks")
+}
+
+/// The program `var` names (which `setup` prints), required by the full suite, else skipped with a note.
+fn tool(var: &str, setup: &str, checks: &str) -> Option<PathBuf> {
     let required = std::env::var("COHTRACE_REQUIRE_QEMU").is_ok_and(|v| v == "1");
-    match std::env::var_os("COHTRACE_CHROMIUM").map(PathBuf::from) {
+    match std::env::var_os(var).map(PathBuf::from) {
         Some(p) => {
-            assert!(p.is_file(), "COHTRACE_CHROMIUM={} does not exist", p.display());
+            assert!(p.is_file(), "{var}={} does not exist", p.display());
             Some(p)
         }
         None => {
-            assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but COHTRACE_CHROMIUM is not set (scripts/setup-browser prints it)");
-            eprintln!("note: browser checks skipped (set COHTRACE_CHROMIUM to scripts/setup-browser's chromium)");
+            assert!(!required, "COHTRACE_REQUIRE_QEMU=1 but {var} is not set ({setup} prints it)");
+            eprintln!("note: {checks} skipped (set {var} to what {setup} prints)");
             None
         }
     }
