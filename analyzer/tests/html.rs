@@ -24,15 +24,8 @@ struct Case {
 fn cases(guests: &Path) -> Vec<Case> {
     let dir = support::repo().join("traces");
     let manifests = support::manifests();
-    let mut traces: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ctrace"))
-        .collect();
-    traces.sort();
     let mut out = Vec::new();
-    for trace in traces {
+    for trace in support::recorded_traces() {
         let name = trace.file_stem().unwrap().to_string_lossy().into_owned();
         for noncoherent in [false, true] {
             let prefix = if noncoherent { "dma-noncoherent." } else { "" };

@@ -23,17 +23,6 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
-/// The recorded traces, sorted.
-fn traces() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(support::repo().join("traces"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ctrace"))
-        .collect();
-    v.sort();
-    v
-}
 
 /// `analyze --format sarif` of every recorded trace (with its guest's ELF when built, so source lines
 /// appear), each mode, and non-coherent devices for the traces that have DMA: the results are the
@@ -44,7 +33,7 @@ fn every_recorded_trace_gives_valid_sarif_with_its_hazards() {
     let guests = support::guest_elfs();
     let mut files = Vec::new();
     let (mut dma, mut walks, mut located) = (0, 0, 0);
-    for trace in traces() {
+    for trace in support::recorded_traces() {
         let name = trace.file_stem().unwrap().to_str().unwrap().to_string();
         let has_dma = std::fs::read_dir(support::repo().join("traces"))
             .unwrap()

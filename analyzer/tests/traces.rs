@@ -12,11 +12,8 @@ use cohtrace_analyzer::trace::TraceFile;
 
 #[test]
 fn recorded_traces_give_their_expected_reports() {
-    let dir = support::repo().join("traces");
     let (mut checked, mut dma_checked) = (0, 0);
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "ctrace")) {
+    for path in &support::recorded_traces() {
         let t = TraceFile::open(path).unwrap();
         assert!(t.damage.is_none() && t.end.is_some(), "{} is not a complete trace", path.display());
         let judgements: &[(&str, bool)] = if t.has_device_stream() || has_dma(&t) {

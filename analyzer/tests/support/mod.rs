@@ -105,6 +105,18 @@ fn read_manifests(dir: &str) -> Vec<(PathBuf, Manifest)> {
         .collect()
 }
 
+/// The recorded traces (traces/*.ctrace), sorted.
+pub fn recorded_traces() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join("traces"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ctrace"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Global symbols of an ELF: name -> address.
 pub fn symbols(elf: &Path) -> HashMap<String, u64> {
     let data = std::fs::read(elf).unwrap_or_else(|e| panic!("{}: {e}", elf.display()));

@@ -34,7 +34,8 @@ pub fn run(out: &Path, trace_path: &PathBuf, opts: &JudgeOpts) -> Result<u8> {
 }
 
 fn export(trace: &cohtrace_analyzer::trace::TraceFile, path: &Path, opts: &JudgeOpts) -> Result<(Vec<u8>, String)> {
-    let hazards = judge_trace(trace, path, opts)?;
+    let mut syms = load_symbols(opts, trace)?;
+    let hazards = judge_trace(trace, path, opts, &mut syms)?;
     let (cfg, dma) = model_config(opts);
     let mut lines: Vec<u64> = hazards.iter().map(|h| h.line_pa).collect();
     lines.sort_unstable();
@@ -43,7 +44,6 @@ fn export(trace: &cohtrace_analyzer::trace::TraceFile, path: &Path, opts: &Judge
     let (histories, model, _) = line_history(trace, cfg, &dma, &lines, u64::MAX);
     let devices = model.devices();
     let device_name = |id: u32| devices.iter().find(|d| d.id == id).map_or(format!("device#{id}"), |d| d.name.clone());
-    let mut syms = load_symbols(opts, trace)?;
     let pcs: HashSet<u64> = histories.iter().flatten().filter_map(|s| s.event.pc()).collect();
     let names: HashMap<u64, Option<String>> = pcs.into_iter().map(|pc| (pc, syms.lookup(pc))).collect();
     let symbol = |pc: u64| names.get(&pc).cloned().flatten();

@@ -261,12 +261,14 @@ fn model_config(opts: &JudgeOpts) -> (ModelConfig, DmaPolicy) {
 
 /// The hazards of a trace, judged with `opts`, their PCs named from the symbol files.
 fn judge(path: &PathBuf, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
-    judge_trace(&open(path)?, path, opts)
+    let trace = open(path)?;
+    let mut syms = load_symbols(opts, &trace)?;
+    judge_trace(&trace, path, opts, &mut syms)
 }
 
-/// As `judge`, for a trace already open.
-fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<Hazard>> {
-    let mut syms = load_symbols(opts, trace)?;
+/// As `judge`, for a trace already open and its symbols loaded (`load_symbols`, once per command: an ELF
+/// linked at 0 has its bias inferred from the trace's fetches).
+fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts, syms: &mut symbols::Symbols) -> Result<Vec<Hazard>> {
     let (cfg, dma) = model_config(opts);
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
     let total = trace.record_count();
@@ -323,7 +325,8 @@ fn judge_trace(trace: &TraceFile, path: &Path, opts: &JudgeOpts) -> Result<Vec<H
 
 fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, source_root: Option<PathBuf>, opts: &JudgeOpts) -> Result<u8> {
     let trace = open(&path)?;
-    let hazards = judge_trace(&trace, &path, opts)?;
+    let mut syms = load_symbols(opts, &trace)?;
+    let hazards = judge_trace(&trace, &path, opts, &mut syms)?;
     let body = match format {
         Format::Text => report::text::render(&hazards),
         Format::Json => report::json::render(&hazards),
@@ -339,7 +342,7 @@ fn run_analyze(path: PathBuf, format: Format, output: Option<PathBuf>, source_ro
                     src.file = rel.display().to_string();
                 }
             }
-            render_html(&trace, &path, &shown, opts)?
+            render_html(&trace, &path, &shown, opts, &mut syms)
         }
     };
     match output {
@@ -361,8 +364,7 @@ fn source_root_or_cwd(source_root: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// The HTML page: the hazards and their lines' histories (one more replay, of those lines only).
-fn render_html(trace: &TraceFile, path: &Path, hazards: &[Hazard], opts: &JudgeOpts) -> Result<String> {
-    let mut syms = load_symbols(opts, trace)?;
+fn render_html(trace: &TraceFile, path: &Path, hazards: &[Hazard], opts: &JudgeOpts, syms: &mut symbols::Symbols) -> String {
     let (cfg, dma) = model_config(opts);
     let lines: Vec<(u64, u64)> = hazards.iter().map(|h| (h.line_pa, h.observer.seq)).collect();
     let (histories, model, _) = cohtrace_analyzer::explain::line_histories(trace, cfg, &dma, &lines);
@@ -386,7 +388,7 @@ fn render_html(trace: &TraceFile, path: &Path, hazards: &[Hazard], opts: &JudgeO
         symbol: &mut symbol,
         device: &device,
     };
-    Ok(report::html::render(hazards, &histories, &mut ctx))
+    report::html::render(hazards, &histories, &mut ctx)
 }
 
 fn parse_address(s: &str) -> std::result::Result<u64, String> {
@@ -430,7 +432,7 @@ fn run_explain(path: &PathBuf, only: Option<usize>, line: Option<u64>, limit: Op
             if from > 0 { format!(", the last {} shown", steps.len() - from) } else { String::new() }));
         history(&mut out, &mut syms, &steps[from..], &model, &|_| " ");
     } else {
-        let hazards = judge_trace(&trace, path, opts)?;
+        let hazards = judge_trace(&trace, path, opts, &mut syms)?;
         if only.is_some_and(|n| n == 0 || n > hazards.len()) {
             bail!("--hazard {}: the report has {} hazard(s), numbered from 1", only.unwrap_or(0), hazards.len());
         }
