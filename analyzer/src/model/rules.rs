@@ -212,6 +212,7 @@ impl Model {
                 match op {
                     CacheOp::DcCvac | CacheOp::DcCvap | CacheOp::DcCvadp => self.r7_clean_to_poc(line_pa),
                     CacheOp::DcCivac => self.r8_clean_and_invalidate_to_poc(line_pa),
+                    CacheOp::DcIvac if self.r9_invalidate_cleans(w) => self.r8_clean_and_invalidate_to_poc(line_pa),
                     CacheOp::DcIvac => self.r9_invalidate(line_pa, w),
                     CacheOp::DcCvau => self.r10_clean_to_pou(line_pa),
                     CacheOp::IcIvau => self.r11_invalidate_icache_line(line_pa),
@@ -252,6 +253,15 @@ impl Model {
         if let Some(cause) = dirty {
             self.lost_to(line_pa, w, cause, "DC CIVAC instead of DC IVAC: invalidating a dirty line discards the write");
         }
+    }
+
+    /// R9's exception: with stage 2 on (HCR_EL2.VM = 1), DC IVAC at EL1 is performed as a clean and
+    /// invalidate (Arm ARM, HCR_EL2.VM: "data cache invalidate instructions executed at EL1 perform a data
+    /// cache clean and invalidate"), so a guest cannot discard its hypervisor's dirty data. A regime has a
+    /// VMID exactly when stage 2 is on; with E2H and TGE set EL0 runs in EL2&0, which has none.
+    fn r9_invalidate_cleans(&self, w: &WriterRef) -> bool {
+        let regime = self.book.regime(w.regime);
+        regime.el == 1 && regime.vmid.is_some()
     }
 
     /// R10, DC CVAU: clean to PoU only; the data stays dirty with respect to PoC.

@@ -70,6 +70,16 @@ struct JudgeOpts {
     /// Symbol maps in System.map format (address type name), e.g. a kernel's.
     #[arg(long = "symbols")]
     symbol_maps: Vec<PathBuf>,
+    /// A process's memory map, as `cat /proc/PID/maps` printed it inside the guest (repeatable): each ELF
+    /// it mapped is loaded at the address the map shows (from --sysroot), and code no symbol covers is
+    /// named file+offset. For a user-space VMM, a stripped distribution binary names what its dynamic
+    /// symbols allow.
+    #[arg(long = "maps", value_name = "FILE")]
+    process_maps: Vec<PathBuf>,
+    /// The directory the --maps paths are found under (the guest's root file system, or just the files
+    /// the process mapped); default: the paths as they are.
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<PathBuf>,
     /// Model a system cache between PoU and PoC that outer-cacheable accesses allocate into.
     #[arg(long)]
     system_cache: bool,
@@ -232,6 +242,9 @@ fn load_symbols(opts: &JudgeOpts, trace: &TraceFile) -> Result<symbols::Symbols>
     syms.load_elfs(&opts.elf, || symbols::fetch_pcs(trace))?;
     for m in &opts.symbol_maps {
         syms.load_system_map(m)?;
+    }
+    for m in &opts.process_maps {
+        syms.load_process_maps(m, opts.sysroot.as_deref())?;
     }
     Ok(syms)
 }

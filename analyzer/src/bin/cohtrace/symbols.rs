@@ -1,6 +1,8 @@
-//! Names for guest PCs: ELF symbol tables (object crate), DWARF line tables (addr2line) and System.map
-//! files. An ELF may run elsewhere than it is linked (`--elf FILE@BIAS`: its addresses are looked up at
-//! pc - BIAS); one linked at 0 and given without a bias is placed where the trace fetched its code.
+//! Names for guest PCs: ELF symbol tables (object crate), DWARF line tables (addr2line), System.map
+//! files and a process's memory map. An ELF may run elsewhere than it is linked (`--elf FILE@BIAS`: its
+//! addresses are looked up at pc - BIAS); one linked at 0 and given without a bias is placed where the
+//! trace fetched its code. A `/proc/PID/maps` listing (`--maps`) places every ELF the process mapped at
+//! the bias the map shows, and names code no symbol covers `file+offset`, as a debugger would.
 
 use anyhow::{Context, Result};
 use cohtrace_analyzer::report::SourceLine;
@@ -67,9 +69,15 @@ fn read_elf(path: &Path) -> Result<Elf> {
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let file = object::File::parse(&*data).with_context(|| format!("{} is not an ELF file", path.display()))?;
     let mut syms = Vec::new();
-    for s in file.symbols() {
+    // A stripped binary or library (as distributions ship them) keeps only its dynamic symbols.
+    let table = if file.symbols().next().is_some() { file.symbols() } else { file.dynamic_symbols() };
+    for s in table {
         // Defined symbols of a section only: not undefined ones, not absolute values (constants).
         if s.is_undefined() || s.section_index().is_none() || !matches!(s.kind(), SymbolKind::Text | SymbolKind::Label | SymbolKind::Unknown) {
+            continue;
+        }
+        // An IFUNC's address is its resolver, not the implementation it picks (glibc's memcpy).
+        if matches!(s.flags(), object::SymbolFlags::Elf { st_info, .. } if st_info & 0xf == object::elf::STT_GNU_IFUNC) {
             continue;
         }
         if let Ok(name) = s.name()
@@ -135,12 +143,44 @@ pub fn fetch_pcs(trace: &TraceFile) -> Vec<u64> {
     pcs
 }
 
+/// One executable mapping of a process's memory map: code in it that no symbol names is named
+/// `file+offset`, the offset being the ELF's own address (pc - bias), as objdump shows it.
+struct Mapping {
+    start: u64,
+    end: u64,
+    bias: u64,
+    file: String,
+}
+
+/// A `/proc/PID/maps` line: start, end, permissions, file offset and path (`None` for anonymous memory and
+/// `[heap]`, `[stack]`, `[vdso]` ...).
+fn parse_maps_line(line: &str) -> Option<(u64, u64, &str, u64, Option<&str>)> {
+    let mut it = line.splitn(6, ' ');
+    let (range, perms, offset) = (it.next()?, it.next()?, it.next()?);
+    let (_dev, _inode) = (it.next()?, it.next()?);
+    let path = it.next().map(str::trim).filter(|p| p.starts_with('/'));
+    let (start, end) = range.split_once('-')?;
+    Some((u64::from_str_radix(start, 16).ok()?, u64::from_str_radix(end, 16).ok()?, perms, u64::from_str_radix(offset, 16).ok()?, path))
+}
+
+/// The bias an ELF runs at when the file offset `offset` is mapped at `start`: the loadable segment holding
+/// that offset has its link address there. `None` if no segment holds it.
+fn bias_of_mapping(data: &[u8], start: u64, offset: u64) -> Option<u64> {
+    let file = object::File::parse(data).ok()?;
+    file.segments().find_map(|seg| {
+        let (off, size) = seg.file_range();
+        (offset >= off && offset < off + size.max(1)).then(|| start.wrapping_sub(seg.address() + (offset - off)))
+    })
+}
+
 #[derive(Default)]
 pub struct Symbols {
     /// (address, size, name), sorted by address.
     syms: Vec<(u64, u64, String)>,
     sorted: bool,
     lines: Vec<Lines>,
+    /// Executable mappings from `--maps`, sorted by start.
+    mappings: Vec<Mapping>,
 }
 
 impl Symbols {
@@ -194,6 +234,65 @@ impl Symbols {
         }
     }
 
+    /// A process's memory map (`/proc/PID/maps`): each ELF it mapped is loaded at the bias the map shows,
+    /// from `sysroot` + its path (the file's own path without a sysroot), and code no symbol covers is
+    /// named `file+offset`. A file that is not there is said once on stderr and still named that way.
+    pub fn load_process_maps(&mut self, maps: &Path, sysroot: Option<&Path>) -> Result<()> {
+        let text = std::fs::read_to_string(maps).with_context(|| format!("reading {}", maps.display()))?;
+        // Per file: its mappings, in the map's order (ascending addresses).
+        let mut files: Vec<(&str, Vec<(u64, u64, &str, u64)>)> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let Some((start, end, perms, offset, path)) = parse_maps_line(line) else {
+                anyhow::bail!("{}:{}: not a /proc/PID/maps line: {line:?}", maps.display(), n + 1);
+            };
+            let Some(path) = path else { continue };
+            match files.iter_mut().find(|f| f.0 == path) {
+                Some(f) => f.1.push((start, end, perms, offset)),
+                None => files.push((path, vec![(start, end, perms, offset)])),
+            }
+        }
+        for (path, ranges) in files {
+            let local = match sysroot {
+                Some(root) => root.join(path.trim_start_matches('/')),
+                None => PathBuf::from(path),
+            };
+            let &(first_start, _, _, first_offset) = ranges.iter().min_by_key(|r| r.3).expect("a file has a mapping");
+            let data = std::fs::read(&local).ok();
+            let bias = data.as_deref().and_then(|d| bias_of_mapping(d, first_start, first_offset));
+            let bias = match bias {
+                Some(b) => {
+                    // The file's symbols are placed where the map shows it; a file that is not an ELF
+                    // (a font, a locale archive) gives none.
+                    if let Ok(elf) = read_elf(&local) {
+                        self.add(elf, b);
+                    }
+                    b
+                }
+                None => {
+                    if ranges.iter().any(|r| r.2.contains('x')) {
+                        eprintln!(
+                            "cohtrace: warning: {path} (mapped in {}) is not an ELF file at {}: naming its code {}+offset only",
+                            maps.display(),
+                            local.display(),
+                            file_name(path)
+                        );
+                    }
+                    first_start.wrapping_sub(first_offset)
+                }
+            };
+            for &(start, end, perms, _) in &ranges {
+                if perms.contains('x') {
+                    self.mappings.push(Mapping { start, end, bias, file: file_name(path).to_string() });
+                }
+            }
+        }
+        self.mappings.sort_by_key(|m| m.start);
+        Ok(())
+    }
+
     /// `address type name` lines, as in a kernel's System.map.
     pub fn load_system_map(&mut self, path: &Path) -> Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -216,20 +315,22 @@ impl Symbols {
         self.sorted = true;
     }
 
-    /// `name` for an exact hit, `name+0xoff` inside a sized symbol or before the next one (within 64 KiB).
+    /// `name` for an exact hit, `name+0xoff` inside a sized symbol or before the next one (within 64 KiB),
+    /// else `file+0xoff` inside an executable mapping of `--maps`. Within a mapping only a symbol in the
+    /// same mapping names the PC.
     pub fn lookup(&mut self, pc: u64) -> Option<String> {
         if !self.sorted {
             self.sort();
         }
-        let i = self.syms.partition_point(|s| s.0 <= pc).checked_sub(1)?;
-        // Among symbols at the best address, labels name the exact instruction best.
-        let (addr, size, name) = &self.syms[i];
-        let off = pc - addr;
-        let inside = if *size > 0 { off < *size } else { off < 0x10000 };
-        if !inside {
-            return None;
-        }
-        Some(if off == 0 { name.clone() } else { format!("{name}+{off:#x}") })
+        let mapping = self.mappings.iter().find(|m| m.start <= pc && pc < m.end);
+        let by_symbol = self.syms.partition_point(|s| s.0 <= pc).checked_sub(1).and_then(|i| {
+            let (addr, size, name) = &self.syms[i];
+            let off = pc - addr;
+            let inside = if *size > 0 { off < *size } else { off < 0x10000 };
+            let same_mapping = mapping.is_none_or(|m| *addr >= m.start);
+            (inside && same_mapping).then(|| if off == 0 { name.clone() } else { format!("{name}+{off:#x}") })
+        });
+        by_symbol.or_else(|| mapping.map(|m| format!("{}+{:#x}", m.file, pc.wrapping_sub(m.bias))))
     }
 
     /// The source file and line of `pc` from the first ELF whose DWARF line table covers it.
@@ -242,6 +343,10 @@ impl Symbols {
             }
         })
     }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -278,5 +383,51 @@ mod tests {
         assert_eq!(infer_bias(&syms, &fetched), Some((0x4010_0000, 4)));
         assert_eq!(infer_bias(&syms, &[0x10, 0x4010_0000]), None, "one symbol is no evidence");
         assert_eq!(infer_bias(&[], &fetched), None);
+    }
+
+    #[test]
+    fn maps_lines_give_range_permissions_offset_and_path() {
+        let l = "ffffaed60000-ffffaedf2000 r-xp 00092000 00:02 47                         /lib/libpixman-1.so.0";
+        assert_eq!(parse_maps_line(l), Some((0xffffaed60000, 0xffffaedf2000, "r-xp", 0x92000, Some("/lib/libpixman-1.so.0"))));
+        let anon = "ffffc8a21000-ffffc8a42000 rw-p 00000000 00:00 0                          [stack]";
+        assert_eq!(parse_maps_line(anon).map(|m| m.4), Some(None));
+        assert_eq!(parse_maps_line("aaaa-bbbb r-xp 0 00:02"), None);
+    }
+
+    #[test]
+    fn a_mapped_elf_is_named_by_its_symbols_where_the_map_puts_it_and_by_file_offset_elsewhere() {
+        // This test binary is an ELF with sized function symbols; map it as a process would.
+        let exe = std::env::current_exe().unwrap();
+        let elf = read_elf(&exe).unwrap();
+        let &(addr, size, ref name) = elf.syms.iter().find(|s| s.1 > 8 && s.0 > 0x1000).unwrap();
+        let dir = std::env::temp_dir().join(format!("cohtrace-maps-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+        std::fs::copy(&exe, dir.join("usr/bin/vmm")).unwrap();
+        let base = 0x5555_0000_0000u64;
+        let maps = dir.join("maps");
+        std::fs::write(
+            &maps,
+            format!(
+                "{base:x}-{:x} r-xp 00000000 00:02 67   /usr/bin/vmm\n{:x}-{:x} r-xp 00000000 00:02 9   /lib/gone.so\n{:x}-{:x} rw-p 00000000 00:00 0 \n",
+                base + 0x4000_0000,
+                base + 0x8000_0000,
+                base + 0x8001_0000,
+                base + 0x9000_0000,
+                base + 0x9001_0000
+            ),
+        )
+        .unwrap();
+        let mut syms = Symbols::default();
+        syms.load_process_maps(&maps, Some(&dir)).unwrap();
+        // The binary's first segment is at link address 0 in a PIE; the bias is what the map says.
+        let bias = bias_of_mapping(&std::fs::read(&exe).unwrap(), base, 0).unwrap();
+        assert_eq!(syms.lookup(bias + addr).as_deref(), Some(name.as_str()));
+        assert_eq!(syms.lookup(bias + addr + 4), Some(format!("{name}+0x4")));
+        // A file the sysroot lacks is still named by file and offset.
+        assert_eq!(syms.lookup(base + 0x8000_0123).as_deref(), Some("gone.so+0x123"));
+        // Anonymous memory and addresses outside every mapping get no name.
+        assert_eq!(syms.lookup(base + 0x9000_0010), None);
+        assert!(size > 0);
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
