@@ -34,6 +34,7 @@ pub mod regime;
 pub mod replay;
 pub mod report;
 pub mod trace;
+pub mod vmsa;
 
 /// The names an embedding harness needs.
 pub mod prelude {

@@ -1,8 +1,9 @@
 //! Ground truth, from one run of each guest variant (scenarios and the benchmark guests' -short variants)
 //! under the patched QEMU with the plugin, with its command line from the manifest. That one run records a
-//! trace with the translation cache checked against QEMU on every access (`tlb=verify`) and, at the same
-//! time, runs the online model (`model=online,report=`). From it:
-//! - the guest completes with its PASS line and the translation cache agrees with QEMU;
+//! trace with the translation cache checked against QEMU on every access (`tlb=verify`), the plugin's own
+//! VMSAv8-64 walk checked against QEMU's on every data access (`walker=verify`) and, at the same time,
+//! runs the online model (`model=online,report=`). From it:
+//! - the guest completes with its PASS line, and the translation cache and the own walker agree with QEMU;
 //! - the offline analysis reports exactly the hazards the manifest lists (class, line, observer PC, cause
 //!   PC; a device side by its name), in each model mode and with devices judged coherent (the default:
 //!   hazards marked `dma = "noncoherent"` must then be absent) and non-coherent (`--dma noncoherent`:
@@ -26,6 +27,7 @@ fn every_variant_completes_reports_exactly_its_manifest_and_online_equals_offlin
     let dir = support::tempdir("scenarios");
     let mut failures = Vec::new();
     let (mut checked, mut online_checked, mut dma_online_checked) = (0, 0, 0);
+    let mut walks_compared = 0u64;
     for (path, m) in support::all_manifests() {
         let bench = path.parent().is_some_and(|d| d.ends_with("bench"));
         for v in &m.variant {
@@ -36,13 +38,17 @@ fn every_variant_completes_reports_exactly_its_manifest_and_online_equals_offlin
             let trace = dir.join(format!("{}.ctrace", v.name));
             let online = dir.join(format!("{}.json", v.name));
             let opts = format!(
-                ",out={},tlb=verify,model=online,report={}",
+                ",out={},tlb=verify,walker=verify,model=online,report={}",
                 trace.display(),
                 online.display(),
             );
             let run = support::run_variant(&env, &v.name, &opts);
             if !run.stderr.contains("tlb=verify: 0 translation cache mismatches") {
                 failures.push(format!("{}: translation cache disagrees with QEMU:\n{}", v.name, run.stderr));
+            }
+            match walker_verify_counts(&run.stderr) {
+                Some((compared, 0)) if compared > 0 => walks_compared += compared,
+                _ => failures.push(format!("{}: the own walker disagrees with QEMU (or compared nothing):\n{}", v.name, run.stderr)),
             }
             let pass = format!("cohtrace-guest: {}: PASS", v.name);
             if run.status != Some(0) || !run.stdout.contains(&pass) {
@@ -122,7 +128,7 @@ fn every_variant_completes_reports_exactly_its_manifest_and_online_equals_offlin
     assert!(checked >= 70, "only {checked} variant/mode pairs checked");
     assert!(dma_online_checked >= 6, "only {dma_online_checked} online runs judged devices non-coherent");
     assert!(failures.is_empty(), "{} scenario mismatches:\n{}", failures.len(), failures.join("\n"));
-    eprintln!("{checked} variant/mode verdicts (each judged with devices coherent and non-coherent), {online_checked} online reports and {dma_online_checked} online non-coherent reports checked");
+    eprintln!("{checked} variant/mode verdicts (each judged with devices coherent and non-coherent), {online_checked} online reports and {dma_online_checked} online non-coherent reports checked; the own walker agreed with QEMU on {walks_compared} translations");
 }
 
 /// The same (class, observer PC or device, cause PC or device, count) set in two JSON reports.
@@ -141,4 +147,13 @@ fn same_hazards(a: &str, b: &str) -> bool {
         Some(k)
     };
     key(a).is_some_and(|ka| Some(ka) == key(b))
+}
+
+/// `cohtrace: walker=verify: N translations compared, M disagreements, K skipped` -> (N, M).
+fn walker_verify_counts(stderr: &str) -> Option<(u64, u64)> {
+    let line = stderr.lines().find_map(|l| l.strip_prefix("cohtrace: walker=verify: ").filter(|r| r.contains(" compared, ")))?;
+    let mut words = line.split_whitespace();
+    let compared = words.next()?.parse().ok()?;
+    let disagreements = words.nth(2)?.parse().ok()?;
+    Some((compared, disagreements))
 }

@@ -1,7 +1,7 @@
 //! The hot path: one call per guest data access. A translation-cache hit, a one-entry type cache compare
 //! and a store into the vCPU's buffer; no lock, no allocation, no syscall (ARCHITECTURE.md, Invariants).
 
-use crate::options::TlbMode;
+use crate::options::{TlbMode, WalkerMode};
 use crate::qemu_abi::ATTRS_MMIO;
 use crate::state::{InsnInfo, PTLB_GENERATION, Plugin, plugin};
 use crate::vcpu::{PtlbEntry, Vcpu, ptlb_index};
@@ -63,7 +63,7 @@ fn access_record(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, meminfo: qemu_plugin
     let (pa, info, mem, regime) = if e.va_page == va_page && e.meminfo == meminfo && e.generation == generation && p.fast_path {
         (e.pa_page | (vaddr & 0xfff), e.info, e.mem, e.regime)
     } else {
-        translate_guarded(p, v, Miss { slot, generation, meminfo, vaddr })?
+        translate_guarded(p, v, Miss { slot, generation, meminfo, vaddr, pc: insn.pc })?
     };
     if regime != v.current_regime {
         p.ensure_regime(v, regime);
@@ -78,6 +78,7 @@ struct Miss {
     generation: u32,
     meminfo: qemu_plugin_meminfo_t,
     vaddr: u64,
+    pc: u64,
 }
 
 /// The miss path inside the panic guard, out of line so that the hit path keeps its registers.
@@ -91,7 +92,7 @@ fn translate_guarded(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64, u8, u
 /// (physical filters, tlb=off, tlb=verify). `None`: not recorded (filtered out, or no TLB entry).
 #[cold]
 unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64, u8, u16, u64)> {
-    let Miss { slot, generation, meminfo, vaddr } = miss;
+    let Miss { slot, generation, meminfo, vaddr, .. } = miss;
     let mut pa = 0u64;
     let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
     if raw == 0 {
@@ -101,6 +102,11 @@ unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64,
     let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
     let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
     let (mem, regime) = v.classify(raw, false);
+    if p.opts.walker == WalkerMode::Verify
+        && let Some((kind, el)) = crate::qemu_abi::TlbAttrs::decode(raw).and_then(|t| crate::qemu_abi::regime_of_mmu_idx(t.mmu_idx))
+    {
+        crate::own_walk::verify(v, kind, el, vaddr, pa, mem, miss.pc);
+    }
     let mut info = Record::access(0, 0, 0, 0, shift, store, mem).info;
     if raw & ATTRS_MMIO != 0 {
         info |= INFO_MMIO;

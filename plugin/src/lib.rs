@@ -11,6 +11,7 @@ mod access;
 mod decode;
 mod lifecycle;
 mod options;
+mod own_walk;
 mod qemu;
 mod qemu_abi;
 mod sink;

@@ -180,16 +180,24 @@ fn finish() {
     }
     let mut dropped = 0;
     let mut mismatches = 0;
+    let mut verify = crate::own_walk::VerifyCounts::default();
     for i in 0..p.vcpus.len() {
         if let Some(v) = p.vcpu_after_quiesce(i) {
             dropped += v.dropped;
             mismatches += v.ptlb_mismatches;
+            verify.add(&v.verify);
             p.flush(v);
         }
     }
     crate::dma::flush_devices(p);
     if p.opts.tlb == TlbMode::Verify {
         eprintln!("cohtrace: tlb=verify: {mismatches} translation cache mismatches");
+    }
+    if p.opts.walker == crate::options::WalkerMode::Verify {
+        eprintln!(
+            "cohtrace: walker=verify: {} translations compared, {} disagreements, {} skipped",
+            verify.compared, verify.disagreements, verify.skipped
+        );
     }
     let (done_tx, done_rx) = crossbeam_channel::bounded(1);
     if p.sink.tx.send(Msg::Finish { dropped, done: done_tx }).is_ok()

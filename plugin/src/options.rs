@@ -19,6 +19,14 @@ pub enum TlbMode {
     Verify,
 }
 
+/// Where an access's PA and memory type come from: the patched QEMU's TLB, or that and the plugin's own
+/// walk compared on every translation (own_walk.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkerMode {
+    Patch,
+    Verify,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnHazard {
     Log,
@@ -41,6 +49,7 @@ pub struct Options {
     /// Where the online model writes its report at exit (text, or JSON for *.json); stderr if unset.
     pub report: Option<PathBuf>,
     pub tlb: TlbMode,
+    pub walker: WalkerMode,
     /// Record the MMU's table walks (qemu-patches/0003).
     pub walks: bool,
     /// The online model's judgement of devices (`cohtrace analyze --dma`): every device non-coherent.
@@ -61,6 +70,7 @@ impl Default for Options {
             buffer: 64 * 1024,
             report: None,
             tlb: TlbMode::On,
+            walker: WalkerMode::Patch,
             walks: true,
             dma_noncoherent_all: false,
             dma_noncoherent: Vec::new(),
@@ -70,7 +80,7 @@ impl Default for Options {
 
 pub const HELP: &str = "options: out=PATH|none model=off|online mode=speculative|precise \
 on_hazard=log|abort|exit exit_code=N line=BYTES filter=START-END (repeatable) \
-buffer=RECORDS report=PATH tlb=on|off|verify walks=on|off dma=coherent|noncoherent \
+buffer=RECORDS report=PATH tlb=on|off|verify walker=patch|verify walks=on|off dma=coherent|noncoherent \
 dma_noncoherent=DEVICE (repeatable)";
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -148,6 +158,13 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Options, Str
                     _ => return Err(bad("on, off or verify")),
                 }
             }
+            "walker" => {
+                o.walker = match value {
+                    "patch" => WalkerMode::Patch,
+                    "verify" => WalkerMode::Verify,
+                    _ => return Err(bad("patch or verify")),
+                }
+            }
             "walks" => {
                 o.walks = match value {
                     "on" => true,
@@ -206,6 +223,7 @@ mod tests {
         assert_eq!(o.line, 128);
         assert!(parse(["out=none"]).unwrap().out.is_none());
         assert!(o.walks && !parse(["walks=off"]).unwrap().walks);
+        assert!(o.walker == WalkerMode::Patch && parse(["walker=verify"]).unwrap().walker == WalkerMode::Verify);
         let o = parse(["model=online", "dma=noncoherent", "dma_noncoherent=a@1", "dma_noncoherent=b@2"]).unwrap();
         assert!(o.dma_noncoherent_all && o.dma_noncoherent == ["a@1", "b@2"]);
     }
@@ -222,6 +240,7 @@ mod tests {
             (vec!["on_hazard=abort"], "on_hazard"),
             (vec!["buffer=1"], "buffer"),
             (vec!["walks=maybe"], "walks"),
+            (vec!["walker=own"], "walker"),
             (vec!["zva=512"], "zva"),
             (vec!["model=online", "dma=sometimes"], "dma"),
             (vec!["dma=noncoherent"], "dma"),

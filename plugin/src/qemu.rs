@@ -141,7 +141,7 @@ impl RegHandles {
     }
 }
 
-/// A per-vCPU scratch buffer for register reads.
+/// A per-vCPU scratch buffer for register reads and guest-physical reads (the own walker's descriptors).
 pub struct RegBuf(*mut GByteArray);
 
 // SAFETY: each RegBuf is used only by the vCPU that owns it.
@@ -167,6 +167,25 @@ impl RegBuf {
             let len = ((*self.0).len as usize).min(8);
             let mut b = [0u8; 8];
             b[..len].copy_from_slice(std::slice::from_raw_parts((*self.0).data, len));
+            Some(u64::from_le_bytes(b))
+        }
+    }
+
+    /// Reads the 8 bytes at guest physical address `pa` in the current vCPU's address space; `None` when
+    /// QEMU cannot (no memory there). Valid in vCPU callbacks only.
+    pub fn read_phys_u64(&mut self, pa: u64) -> Option<u64> {
+        if self.0.is_null() {
+            return None;
+        }
+        // SAFETY: valid buffer; QEMU resizes it to 8 bytes and fills it in target (little-endian) order.
+        unsafe {
+            g_byte_array_set_size(self.0, 0);
+            let r = qemu_plugin_sys::qemu_plugin_read_memory_hwaddr(pa, self.0, 8);
+            if r != qemu_plugin_sys::qemu_plugin_hwaddr_operation_result::QEMU_PLUGIN_HWADDR_OPERATION_OK || (*self.0).len < 8 {
+                return None;
+            }
+            let mut b = [0u8; 8];
+            b.copy_from_slice(std::slice::from_raw_parts((*self.0).data, 8));
             Some(u64::from_le_bytes(b))
         }
     }

@@ -140,6 +140,8 @@ pub struct Vcpu {
     /// The plugin's own translation cache (see `Ptlb`).
     pub ptlb: [PtlbEntry; PTLB_ENTRIES],
     pub ptlb_mismatches: u64,
+    /// `walker=verify`'s counts (own_walk.rs).
+    pub verify: crate::own_walk::VerifyCounts,
 }
 
 /// Entries of the per-vCPU translation cache (direct-mapped).
@@ -198,6 +200,7 @@ impl Vcpu {
             regbuf: None,
             ptlb: [PtlbEntry::EMPTY; PTLB_ENTRIES],
             ptlb_mismatches: 0,
+            verify: Default::default(),
         }
     }
 
