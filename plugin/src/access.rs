@@ -93,22 +93,40 @@ fn translate_guarded(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64, u8, u
 #[cold]
 unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64, u8, u16, u64)> {
     let Miss { slot, generation, meminfo, vaddr, .. } = miss;
-    let mut pa = 0u64;
-    let raw = unsafe { (p.ext.mem_lookup)(meminfo, vaddr, &mut pa) };
-    if raw == 0 {
-        v.dropped += 1;
-        return None;
-    }
+    // `raw`: the patched QEMU's attribute word (0 in stock mode).
+    let (pa, raw, mmio, mem, regime) = match p.ext {
+        Some(ext) => {
+            let mut pa = 0u64;
+            let raw = unsafe { (ext.mem_lookup)(meminfo, vaddr, &mut pa) };
+            if raw == 0 {
+                v.dropped += 1;
+                return None;
+            }
+            let (mem, regime) = v.classify(raw, false);
+            if p.opts.walker == WalkerMode::Verify
+                && let Some((kind, el)) =
+                    crate::qemu_abi::TlbAttrs::decode(raw).and_then(|t| crate::qemu_abi::regime_of_mmu_idx(t.mmu_idx))
+            {
+                crate::own_walk::verify(v, kind, el, vaddr, pa, mem, miss.pc);
+            }
+            (pa, raw, raw & ATTRS_MMIO != 0, mem, regime)
+        }
+        None => {
+            // SAFETY: stock plugin API calls in the memory callback the handle belongs to.
+            let h = unsafe { qemu_plugin_get_hwaddr(meminfo, vaddr) };
+            if h.is_null() {
+                v.dropped += 1;
+                return None;
+            }
+            let (pa, mmio) = unsafe { (qemu_plugin_hwaddr_phys_addr(h), qemu_plugin_hwaddr_is_io(h)) };
+            let (mem, regime) = crate::stock::classify(v, vaddr, false);
+            (pa, 0, mmio, mem, regime)
+        }
+    };
     let shift = unsafe { qemu_plugin_mem_size_shift(meminfo) } as u8;
     let store = unsafe { qemu_plugin_mem_is_store(meminfo) };
-    let (mem, regime) = v.classify(raw, false);
-    if p.opts.walker == WalkerMode::Verify
-        && let Some((kind, el)) = crate::qemu_abi::TlbAttrs::decode(raw).and_then(|t| crate::qemu_abi::regime_of_mmu_idx(t.mmu_idx))
-    {
-        crate::own_walk::verify(v, kind, el, vaddr, pa, mem, miss.pc);
-    }
     let mut info = Record::access(0, 0, 0, 0, shift, store, mem).info;
-    if raw & ATTRS_MMIO != 0 {
+    if mmio {
         info |= INFO_MMIO;
     }
     let fresh = PtlbEntry { va_page: vaddr >> 12, meminfo, generation, pa_page: pa & !0xfff, regime, info, mem: mem.to_bits() };
@@ -129,7 +147,7 @@ unsafe fn translate_access(p: &Plugin, v: &mut Vcpu, miss: Miss) -> Option<(u64,
     if p.filtered_out(pa) {
         return None;
     }
-    if v.pending.is_some() {
+    if v.pending.is_some() && raw != 0 {
         if let Some((other, w)) = v.other_type(raw, mem) {
             p.ensure_regime(v, regime);
             let tlbi = w.needs_tlbi.is_some();

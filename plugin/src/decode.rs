@@ -48,7 +48,7 @@ pub fn decode(insn: u32) -> Option<Decoded> {
     // ISB: 1101 0101 0000 0011 0011 CRm 110 11111; ERET 0xd69f03e0, ERETAA/ERETAB 0xd69f0bff/0xd69f0fff;
     // SVC/HVC/SMC: 1101 0100 000 imm16 000 01/10/11.
     let isb = insn & 0xffff_f0ff == 0xd503_30df;
-    let eret = matches!(insn, 0xd69f_03e0 | 0xd69f_0bff | 0xd69f_0fff);
+    let eret = is_eret(insn);
     let exception = insn & 0xffe0_001c == 0xd400_0000 && insn & 3 != 0;
     if isb || eret || exception {
         return Some(Decoded::ContextSync);
@@ -151,6 +151,11 @@ pub fn msr_target(reg: SysReg, el12: bool, el: u8, hcr_el2: u64) -> Option<SysRe
         3 => Some(reg),
         _ => None,
     }
+}
+
+/// ERET, ERETAA, ERETAB.
+pub fn is_eret(insn: u32) -> bool {
+    matches!(insn, 0xd69f_03e0 | 0xd69f_0bff | 0xd69f_0fff)
 }
 
 #[cfg(test)]

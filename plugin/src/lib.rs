@@ -16,6 +16,7 @@ mod qemu;
 mod qemu_abi;
 mod sink;
 mod state;
+mod stock;
 mod sysinsn;
 mod translate;
 mod vcpu;

@@ -27,8 +27,25 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
     if !info.system_emulation {
         return Err("cohtrace needs system emulation (qemu-system-aarch64), not user mode".into());
     }
-    let ext = Extension::resolve()?;
-    if opts.walks && ext.register_walk.is_none() {
+    let ext = match Extension::resolve() {
+        Ok(ext) => Some(ext),
+        Err(why) => {
+            if opts.walker == options::WalkerMode::Verify {
+                return Err(format!("option 'walker=verify' compares the plugin's walk with the patched QEMU's: {why}"));
+            }
+            crate::stock::install(id, info, &why)?;
+            eprintln!(
+                "cohtrace: stock mode (plugin API v{}, no qemu-patches/). Not seen in this mode: {}.",
+                info.version.cur,
+                crate::stock::NOT_SEEN
+            );
+            None
+        }
+    };
+    if let Some(ext) = &ext
+        && opts.walks
+        && ext.register_walk.is_none()
+    {
         return Err("option 'walks=on' (the default) needs qemu_plugin_register_arm_walk_cb from \
                     qemu-patches/0003: rebuild QEMU with scripts/setup-qemu, or pass walks=off"
             .into());
@@ -63,15 +80,15 @@ pub fn install(id: qemu_plugin_id_t, info: &qemu_info_t, args: &[String]) -> Res
         qemu_plugin_register_vcpu_tb_trans_cb(id, Some(crate::translate::on_tb_trans));
         qemu_plugin_register_atexit_cb(id, Some(on_exit), std::ptr::null_mut());
     }
-    if let Some(register) = PLUGIN.get().filter(|p| p.opts.walks).and_then(|p| p.ext.register_walk) {
+    if let Some(register) = PLUGIN.get().filter(|p| p.opts.walks).and_then(|p| p.ext.and_then(|e| e.register_walk)) {
         // SAFETY: the patch's registration function, with a 'static callback of its signature.
         unsafe { register(Some(crate::walk::on_walk)) };
     }
-    if let Some(p) = PLUGIN.get() {
+    if let Some(ext) = PLUGIN.get().and_then(|p| p.ext) {
         // SAFETY: as above (qemu-patches/0004).
-        unsafe { (p.ext.register_bulk)(Some(crate::bulk::on_bulk)) };
+        unsafe { (ext.register_bulk)(Some(crate::bulk::on_bulk)) };
         // SAFETY: as above (qemu-patches/0007).
-        unsafe { (p.ext.register_dma)(Some(crate::dma::on_dma)) };
+        unsafe { (ext.register_dma)(Some(crate::dma::on_dma)) };
     }
     Ok(())
 }
@@ -100,6 +117,7 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
                 }
             }
             v.regbuf = Some(rb);
+            v.physbuf = Some(RegBuf::new());
             Some(())
         });
     })
@@ -168,24 +186,28 @@ fn finish() {
     }
     let Some(p) = plugin() else { return };
     ACTIVE.store(false, Ordering::SeqCst);
-    if let Some(register) = p.ext.register_walk.filter(|_| p.opts.walks) {
-        // SAFETY: as at install; no more walk reports after this.
-        unsafe { register(None) };
+    if let Some(ext) = p.ext {
+        if let Some(register) = ext.register_walk.filter(|_| p.opts.walks) {
+            // SAFETY: as at install; no more walk reports after this.
+            unsafe { register(None) };
+        }
+        // SAFETY: as at install; no more bulk or DMA reports after this.
+        unsafe { (ext.register_bulk)(None) };
+        unsafe { (ext.register_dma)(None) };
     }
-    // SAFETY: as at install; no more bulk or DMA reports after this.
-    unsafe { (p.ext.register_bulk)(None) };
-    unsafe { (p.ext.register_dma)(None) };
     if !quiesce(p) {
         eprintln!("cohtrace: a vCPU did not leave its callback within 2 s; its last records may be cut");
     }
     let mut dropped = 0;
     let mut mismatches = 0;
     let mut verify = crate::own_walk::VerifyCounts::default();
+    let mut own_walk_failures = 0;
     for i in 0..p.vcpus.len() {
         if let Some(v) = p.vcpu_after_quiesce(i) {
             dropped += v.dropped;
             mismatches += v.ptlb_mismatches;
             verify.add(&v.verify);
+            own_walk_failures += v.own_walk_failures;
             p.flush(v);
         }
     }
@@ -193,6 +215,7 @@ fn finish() {
     if p.opts.tlb == TlbMode::Verify {
         eprintln!("cohtrace: tlb=verify: {mismatches} translation cache mismatches");
     }
+    crate::stock::report(p, own_walk_failures);
     if p.opts.walker == crate::options::WalkerMode::Verify {
         eprintln!(
             "cohtrace: walker=verify: {} translations compared, {} disagreements, {} skipped",

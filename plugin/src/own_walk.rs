@@ -43,13 +43,13 @@ pub fn stages(t: &Tracked, kind: RegimeKind) -> Option<(Option<Stage1>, Option<S
     })
 }
 
-/// What the plugin's own walk says about a data access at `va` in regime `kind`: PA and effective type.
-pub fn translate(v: &mut Vcpu, kind: RegimeKind, va: u64) -> Option<Result<(Walk, MemType), WalkError>> {
+/// What the plugin's own walk says about an access at `va` in regime `kind`: PA and effective type.
+pub fn translate(v: &mut Vcpu, kind: RegimeKind, va: u64, fetch: bool) -> Option<Result<(Walk, MemType), WalkError>> {
     let (s1, s2) = stages(&v.tracked, kind)?;
     let ctl = v.tracked.ctl;
-    let rb = v.regbuf.as_mut()?;
+    let rb = v.physbuf.as_mut()?;
     Some(walk(va, s1.as_ref(), s2.as_ref(), &mut GuestPhys(rb)).map(|w| {
-        let mem = effective_memtype(&w.translation, &ctl, kind, false);
+        let mem = effective_memtype(&w.translation, &ctl, kind, fetch);
         (w, mem)
     }))
 }
@@ -82,7 +82,7 @@ pub fn verify(v: &mut Vcpu, kind: RegimeKind, el: u8, va: u64, pa: u64, mem: Mem
         v.verify.skipped += 1;
         return;
     }
-    let Some(own) = translate(v, kind, va) else {
+    let Some(own) = translate(v, kind, va, false) else {
         v.verify.skipped += 1;
         return;
     };

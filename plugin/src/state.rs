@@ -19,6 +19,8 @@ pub struct InsnInfo {
     pub id: u32,
     pub pc: u64,
     pub decoded: Option<Decoded>,
+    /// ERET/ERETAA/ERETAB: in stock mode the EL after it comes from SPSR (stock.rs).
+    pub eret: bool,
 }
 
 /// One vCPU's state and its "inside a callback" flag (`lifecycle::quiesce`).
@@ -57,7 +59,8 @@ pub struct Plugin {
     pub opts: Options,
     /// The translation cache answers hits on its own (no physical filters, tlb=on).
     pub fast_path: bool,
-    pub ext: Extension,
+    /// The patched QEMU's functions; `None` in stock mode (stock.rs: the plugin's own walk instead).
+    pub ext: Option<Extension>,
     pub vcpus: Box<[VcpuCell]>,
     /// More than one vCPU: records carry a global sequence number (one atomic increment per record).
     pub multi: bool,
@@ -230,7 +233,7 @@ impl Plugin {
         let mut map = self.insns.lock().unwrap_or_else(|e| e.into_inner());
         map.entry((pc, opcode)).or_insert_with(|| {
             let id = self.next_insn.fetch_add(1, Ordering::Relaxed);
-            Box::leak(Box::new(InsnInfo { id, pc, decoded: decode::decode(opcode) }))
+            Box::leak(Box::new(InsnInfo { id, pc, decoded: decode::decode(opcode), eret: decode::is_eret(opcode) }))
         })
     }
 

@@ -22,13 +22,21 @@ pub unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) 
         // SAFETY: udata is the interned InsnInfo.
         let insn = unsafe { &*(udata as *const InsnInfo) };
         p.enter(vcpu_index, |v| {
+            if p.ext.is_none() {
+                crate::stock::learn_el(v, regs);
+            }
             let mut rb = v.regbuf.take()?;
             let mut cpu = Cpu { regs, rb: &mut rb };
             match insn.decoded {
                 Some(Decoded::Msr { reg, el12, rt }) => msr(p, v, insn, &mut cpu, reg, el12, rt),
                 Some(Decoded::Maintenance { op, rt }) => maintenance(p, v, insn, &mut cpu, op, rt),
                 Some(Decoded::Marker(kind)) => marker(p, v, insn, &mut cpu, kind),
-                Some(Decoded::ContextSync) => v.context_synchronized(),
+                Some(Decoded::ContextSync) => {
+                    if insn.eret && p.ext.is_none() {
+                        crate::stock::eret(v, regs, &mut rb);
+                    }
+                    v.context_synchronized()
+                }
                 _ => {}
             }
             v.regbuf = Some(rb);
@@ -78,16 +86,28 @@ fn maintenance(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, op: Cac
             (code as u64, MemType::UNKNOWN)
         }
         op if op.is_by_va() => {
-            // SAFETY: plugin API call from a vCPU callback.
-            let h = unsafe { (p.ext.probe_vaddr)(operand) };
-            if h.is_null() {
-                (NO_PA, MemType::UNKNOWN)
-            } else {
-                let pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
-                let raw = unsafe { (p.ext.arm_attrs)(h) };
-                let (mem, regime) = v.classify(raw, op == CacheOp::IcIvau);
-                p.ensure_regime(v, regime);
-                (pa, mem)
+            match p.ext {
+                Some(ext) => {
+                    // SAFETY: plugin API call from a vCPU callback.
+                    let h = unsafe { (ext.probe_vaddr)(operand) };
+                    if h.is_null() {
+                        (NO_PA, MemType::UNKNOWN)
+                    } else {
+                        let pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+                        let raw = unsafe { (ext.arm_attrs)(h) };
+                        let (mem, regime) = v.classify(raw, op == CacheOp::IcIvau);
+                        p.ensure_regime(v, regime);
+                        (pa, mem)
+                    }
+                }
+                None => match crate::stock::translate_va(operand) {
+                    Some(pa) => {
+                        let (mem, regime) = crate::stock::classify(v, operand, op == CacheOp::IcIvau);
+                        p.ensure_regime(v, regime);
+                        (pa, mem)
+                    }
+                    None => (NO_PA, MemType::UNKNOWN),
+                },
             }
         }
         _ => (0, MemType::UNKNOWN),
@@ -115,9 +135,15 @@ fn marker(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, kind: Marker
     if matches!(kind, MarkerKind::NameRange | MarkerKind::Suppress) {
         // Ranges are given by VA; the model works on physical lines.
         // SAFETY: plugin API call from a vCPU callback.
-        let h = unsafe { (p.ext.probe_vaddr)(args[1]) };
-        if !h.is_null() {
-            args[1] = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+        let pa = match p.ext {
+            Some(ext) => {
+                let h = unsafe { (ext.probe_vaddr)(args[1]) };
+                (!h.is_null()).then(|| unsafe { qemu_plugin_hwaddr_phys_addr(h) })
+            }
+            None => crate::stock::translate_va(args[1]),
+        };
+        if let Some(pa) = pa {
+            args[1] = pa;
         }
     }
     if kind == MarkerKind::NameRange {

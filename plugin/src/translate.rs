@@ -43,12 +43,18 @@ unsafe fn translate(p: &Plugin, tb: *mut qemu_plugin_tb) {
         register(insn, info);
         if pc & !0xfff != page_va {
             page_va = pc & !0xfff;
-            let h = unsafe { (p.ext.probe_vaddr)(page_va) };
-            if h.is_null() {
-                page_pa = NO_PA;
-            } else {
-                page_pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
-                page_raw = unsafe { (p.ext.arm_attrs)(h) };
+            match p.ext {
+                Some(ext) => {
+                    let h = unsafe { (ext.probe_vaddr)(page_va) };
+                    if h.is_null() {
+                        page_pa = NO_PA;
+                    } else {
+                        page_pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
+                        page_raw = unsafe { (ext.arm_attrs)(h) };
+                    }
+                }
+                // Stock mode: the type comes from the own walk below, by the fetch's VA.
+                None => page_pa = crate::stock::translate_va(page_va).unwrap_or(NO_PA),
             }
         }
         if page_pa != NO_PA {
@@ -67,13 +73,26 @@ unsafe fn translate(p: &Plugin, tb: *mut qemu_plugin_tb) {
             if p.filtered_out(line) {
                 continue;
             }
-            let (mem, regime) = v.classify(raw, true);
+            let (mem, regime) = if p.ext.is_some() { v.classify(raw, true) } else { crate::stock::classify(v, info.pc, true) };
             p.ensure_regime(v, regime);
             // The PA of the block's last instruction in the line, with bit 0 set: the bytes fetched run from
             // the first instruction (pc) to that one (event::Fetch).
             let a = (last_pa & !3) | 1;
             let r = Record { kind: RecordKind::Fetch as u8, a, pc: info.pc, insn: info.id, mem: mem.to_bits(), ..Default::default() };
             p.push(v, r);
+        }
+        if p.ext.is_none() && !v.el_known {
+            // Stock mode before this vCPU's EL is known (vcpu_init runs before reset): read it when the
+            // block runs (stock.rs).
+            // SAFETY: a plain registration of a 'static callback on the block being translated.
+            unsafe {
+                qemu_plugin_register_vcpu_tb_exec_cb(
+                    tb,
+                    Some(crate::stock::on_tb_exec_learn_el),
+                    qemu_plugin_cb_flags::QEMU_PLUGIN_CB_R_REGS,
+                    std::ptr::null_mut(),
+                )
+            };
         }
         Some(())
     });

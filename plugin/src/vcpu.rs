@@ -137,11 +137,20 @@ pub struct Vcpu {
     pub seq_out: &'static std::sync::atomic::AtomicU64,
     pub dropped: u64,
     pub regbuf: Option<RegBuf>,
+    /// The own walker's descriptor reads (own_walk.rs): its own buffer, since a walk can run inside a
+    /// callback that has `regbuf` taken.
+    pub physbuf: Option<RegBuf>,
     /// The plugin's own translation cache (see `Ptlb`).
     pub ptlb: [PtlbEntry; PTLB_ENTRIES],
     pub ptlb_mismatches: u64,
     /// `walker=verify`'s counts (own_walk.rs).
     pub verify: crate::own_walk::VerifyCounts,
+    /// Stock mode (stock.rs): the EL, from exception entry and ERET; and the accesses the own walk could
+    /// not type.
+    pub el: u8,
+    /// `el` was read from CPSR (not at vcpu_init: that runs before the CPU's reset).
+    pub el_known: bool,
+    pub own_walk_failures: u64,
 }
 
 /// Entries of the per-vCPU translation cache (direct-mapped).
@@ -198,9 +207,13 @@ impl Vcpu {
             seq_out: &crate::state::UNPUBLISHED_SEQ,
             dropped: 0,
             regbuf: None,
+            physbuf: None,
             ptlb: [PtlbEntry::EMPTY; PTLB_ENTRIES],
             ptlb_mismatches: 0,
             verify: Default::default(),
+            el: 1,
+            el_known: false,
+            own_walk_failures: 0,
         }
     }
 

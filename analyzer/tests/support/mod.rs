@@ -51,6 +51,8 @@ pub struct Manifest {
 #[derive(serde::Deserialize, Debug, Clone)]
 pub struct Variant {
     pub name: String,
+    /// Why the variant cannot run in the plugin's stock-API mode (the stock tier skips it and says why).
+    pub stock_miss: Option<String>,
     #[serde(default)]
     pub hazard: Vec<Expected>,
 }
@@ -64,6 +66,8 @@ pub struct Expected {
     pub modes: Option<Vec<String>>,
     /// "noncoherent": reported only when the device side is judged non-coherent (`--dma noncoherent`).
     pub dma: Option<String>,
+    /// Why the plugin's stock-API mode (no qemu-patches/) cannot see this hazard: absent there.
+    pub stock_miss: Option<String>,
 }
 
 /// How a manifest names a hazard's side: "dma:DEVICE" for a device, else a symbol expression, as the
