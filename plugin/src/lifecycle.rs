@@ -118,6 +118,9 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
             }
             v.regbuf = Some(rb);
             v.physbuf = Some(RegBuf::new());
+            if p.ext.is_none() {
+                v.stock_walk_cache = vec![crate::stock::WalkCacheEntry::EMPTY; crate::stock::WALK_CACHE_ENTRIES].into_boxed_slice();
+            }
             Some(())
         });
     })

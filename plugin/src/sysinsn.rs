@@ -100,13 +100,12 @@ fn maintenance(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, op: Cac
                         (pa, mem)
                     }
                 }
-                None => match crate::stock::translate_va(operand) {
-                    Some(pa) => {
-                        let (mem, regime) = crate::stock::classify(v, operand, op == CacheOp::IcIvau);
+                None => match crate::stock::lookup(v, operand, op == CacheOp::IcIvau) {
+                    (Some(pa), mem, regime) => {
                         p.ensure_regime(v, regime);
                         (pa, mem)
                     }
-                    None => (NO_PA, MemType::UNKNOWN),
+                    (None, ..) => (NO_PA, MemType::UNKNOWN),
                 },
             }
         }

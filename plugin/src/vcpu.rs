@@ -151,6 +151,8 @@ pub struct Vcpu {
     /// `el` was read from CPSR (not at vcpu_init: that runs before the CPU's reset).
     pub el_known: bool,
     pub own_walk_failures: u64,
+    /// Stock mode's walk cache (empty otherwise).
+    pub stock_walk_cache: Box<[crate::stock::WalkCacheEntry]>,
 }
 
 /// Entries of the per-vCPU translation cache (direct-mapped).
@@ -213,6 +215,7 @@ impl Vcpu {
             verify: Default::default(),
             el: 1,
             el_known: false,
+            stock_walk_cache: Box::new([]),
             own_walk_failures: 0,
         }
     }
