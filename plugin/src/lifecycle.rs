@@ -119,7 +119,7 @@ unsafe extern "C" fn on_vcpu_init(_id: qemu_plugin_id_t, vcpu_index: c_uint) {
             v.regbuf = Some(rb);
             v.physbuf = Some(RegBuf::new());
             if p.ext.is_none() {
-                v.stock_walk_cache = vec![crate::stock::WalkCacheEntry::EMPTY; crate::stock::WALK_CACHE_ENTRIES].into_boxed_slice();
+                v.stock_walk_cache = vec![crate::vcpu::WalkCacheEntry::EMPTY; crate::vcpu::WALK_CACHE_ENTRIES].into_boxed_slice();
             }
             Some(())
         });
@@ -203,7 +203,7 @@ fn finish() {
     }
     let mut dropped = 0;
     let mut mismatches = 0;
-    let mut verify = crate::own_walk::VerifyCounts::default();
+    let mut verify = crate::vcpu::VerifyCounts::default();
     let mut own_walk_failures = 0;
     for i in 0..p.vcpus.len() {
         if let Some(v) = p.vcpu_after_quiesce(i) {

@@ -54,24 +54,6 @@ pub fn translate(v: &mut Vcpu, kind: RegimeKind, va: u64, fetch: bool) -> Option
     }))
 }
 
-/// Counts of `walker=verify`, per vCPU.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct VerifyCounts {
-    pub compared: u64,
-    pub disagreements: u64,
-    /// Accesses not compared: EL3, or a memory-type write not yet synchronized (QEMU's TLB may then
-    /// rightly hold the type from before it).
-    pub skipped: u64,
-}
-
-impl VerifyCounts {
-    pub fn add(&mut self, o: &VerifyCounts) {
-        self.compared += o.compared;
-        self.disagreements += o.disagreements;
-        self.skipped += o.skipped;
-    }
-}
-
 /// Disagreements printed in full; the rest are counted.
 const SHOWN: u64 = 20;
 

@@ -7,7 +7,7 @@
 use crate::qemu::{RegBuf, RegHandles};
 use crate::state::{PTLB_GENERATION, Plugin, plugin};
 use std::sync::atomic::Ordering;
-use crate::vcpu::Vcpu;
+use crate::vcpu::{Vcpu, WALK_CACHE_ENTRIES, WalkCacheEntry};
 use cohtrace_analyzer::memtype::MemType;
 use qemu_plugin_sys::{qemu_info_t, qemu_plugin_id_t};
 use std::ffi::{c_int, c_uint, c_void};
@@ -144,23 +144,6 @@ pub fn lookup(v: &mut Vcpu, va: u64, fetch: bool) -> (Option<u64>, MemType, u64)
         }
     };
     (pa, mem, regime.pack())
-}
-
-/// Entries of the stock mode's per-vCPU walk cache (direct-mapped, by 4K page): the translation cache's
-/// 256 entries hold a few hundred pages, and a walk under stage 2 reads up to 24 descriptors.
-pub const WALK_CACHE_ENTRIES: usize = 4096;
-
-#[derive(Clone, Copy, Debug)]
-pub struct WalkCacheEntry {
-    /// VA page, regime kind and fetch bit (`classify`); `u64::MAX`: empty.
-    pub key: u64,
-    pub generation: u32,
-    pub mem: u16,
-    pub pa_page: u64,
-}
-
-impl WalkCacheEntry {
-    pub const EMPTY: WalkCacheEntry = WalkCacheEntry { key: u64::MAX, generation: 0, mem: 0, pa_page: 0 };
 }
 
 /// At exit, in stock mode: how many accesses the own walk could not type.

@@ -144,7 +144,7 @@ pub struct Vcpu {
     pub ptlb: [PtlbEntry; PTLB_ENTRIES],
     pub ptlb_mismatches: u64,
     /// `walker=verify`'s counts (own_walk.rs).
-    pub verify: crate::own_walk::VerifyCounts,
+    pub verify: VerifyCounts,
     /// Stock mode (stock.rs): the EL, from exception entry and ERET; and the accesses the own walk could
     /// not type.
     pub el: u8,
@@ -152,7 +152,7 @@ pub struct Vcpu {
     pub el_known: bool,
     pub own_walk_failures: u64,
     /// Stock mode's walk cache (empty otherwise).
-    pub stock_walk_cache: Box<[crate::stock::WalkCacheEntry]>,
+    pub stock_walk_cache: Box<[WalkCacheEntry]>,
 }
 
 /// Entries of the per-vCPU translation cache (direct-mapped).
@@ -180,6 +180,41 @@ pub struct PtlbEntry {
 impl PtlbEntry {
     pub const EMPTY: PtlbEntry =
         PtlbEntry { va_page: u64::MAX, meminfo: 0, generation: u32::MAX, pa_page: 0, regime: 0, info: 0, mem: 0 };
+}
+
+/// Entries of the stock mode's per-vCPU walk cache (direct-mapped, by 4K page): the translation cache's
+/// 256 entries hold a few hundred pages, and a walk under stage 2 reads up to 24 descriptors.
+pub const WALK_CACHE_ENTRIES: usize = 4096;
+
+#[derive(Clone, Copy, Debug)]
+pub struct WalkCacheEntry {
+    /// VA page, regime kind and fetch bit (`stock::lookup`); `u64::MAX`: empty.
+    pub key: u64,
+    pub generation: u32,
+    pub mem: u16,
+    pub pa_page: u64,
+}
+
+impl WalkCacheEntry {
+    pub const EMPTY: WalkCacheEntry = WalkCacheEntry { key: u64::MAX, generation: 0, mem: 0, pa_page: 0 };
+}
+
+/// Counts of `walker=verify` (own_walk.rs), per vCPU.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VerifyCounts {
+    pub compared: u64,
+    pub disagreements: u64,
+    /// Accesses not compared: EL3, or a memory-type write not yet synchronized (QEMU's TLB may then
+    /// rightly hold the type from before it).
+    pub skipped: u64,
+}
+
+impl VerifyCounts {
+    pub fn add(&mut self, o: &VerifyCounts) {
+        self.compared += o.compared;
+        self.disagreements += o.disagreements;
+        self.skipped += o.skipped;
+    }
 }
 
 /// Multiplicative hash, top bits: a load and a store of the same page differ only in high bits of the
