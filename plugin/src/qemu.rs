@@ -171,10 +171,21 @@ impl RegBuf {
             if n <= 0 {
                 return None;
             }
+            Some(self.value())
+        }
+    }
+
+    /// The buffer's first 8 bytes (fewer: zero-extended) as a little-endian value.
+    ///
+    /// # Safety
+    /// The buffer is valid and QEMU has just filled it.
+    unsafe fn value(&self) -> u64 {
+        // SAFETY: per the contract; at most `len` bytes are read.
+        unsafe {
             let len = ((*self.0).len as usize).min(8);
             let mut b = [0u8; 8];
             b[..len].copy_from_slice(std::slice::from_raw_parts((*self.0).data, len));
-            Some(u64::from_le_bytes(b))
+            u64::from_le_bytes(b)
         }
     }
 
@@ -191,9 +202,7 @@ impl RegBuf {
             if r != qemu_plugin_sys::qemu_plugin_hwaddr_operation_result::QEMU_PLUGIN_HWADDR_OPERATION_OK || (*self.0).len < 8 {
                 return None;
             }
-            let mut b = [0u8; 8];
-            b.copy_from_slice(std::slice::from_raw_parts((*self.0).data, 8));
-            Some(u64::from_le_bytes(b))
+            Some(self.value())
         }
     }
 }

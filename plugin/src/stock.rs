@@ -96,12 +96,23 @@ pub fn eret(v: &mut Vcpu, regs: &RegHandles, rb: &mut RegBuf) {
     }
 }
 
-/// The PA of `va` for the current vCPU (stock `qemu_plugin_translate_vaddr`: a debug translation that
-/// neither faults nor fills QEMU's TLB). Valid in vCPU callbacks.
-pub fn translate_va(va: u64) -> Option<u64> {
-    let mut pa = 0u64;
-    // SAFETY: plugin API call from a vCPU callback with a valid out pointer.
-    unsafe { qemu_plugin_sys::qemu_plugin_translate_vaddr(va, &mut pa) }.then_some(pa)
+/// The PA of `va` for the current vCPU, without faulting, and the patched QEMU's attribute word for it (0
+/// in stock mode, where the type comes from `classify`): the patch's TLB probe, or the stock
+/// `qemu_plugin_translate_vaddr` (a debug walk in QEMU, fine for what runs once per translated page or
+/// marker). Valid in vCPU callbacks.
+pub fn probe_va(p: &Plugin, va: u64) -> Option<(u64, u64)> {
+    match p.ext {
+        Some(ext) => {
+            // SAFETY: the patch's functions, called from a vCPU callback; the handle is used at once.
+            let h = unsafe { (ext.probe_vaddr)(va) };
+            (!h.is_null()).then(|| unsafe { (qemu_plugin_sys::qemu_plugin_hwaddr_phys_addr(h), (ext.arm_attrs)(h)) })
+        }
+        None => {
+            let mut pa = 0u64;
+            // SAFETY: plugin API call from a vCPU callback with a valid out pointer.
+            unsafe { qemu_plugin_sys::qemu_plugin_translate_vaddr(va, &mut pa) }.then_some((pa, 0))
+        }
+    }
 }
 
 /// The effective memory type and packed regime of an access to `va` at the vCPU's EL, from the plugin's
@@ -113,7 +124,7 @@ pub fn classify(v: &mut Vcpu, va: u64, fetch: bool) -> (MemType, u64) {
 }
 
 /// `classify` with the PA the own walk found (`None` when it found none). Operations by VA (DC, IC)
-/// take their PA from here: QEMU's `qemu_plugin_translate_vaddr` walks the tables on every call, which on
+/// take their PA from here: `probe_va`'s `qemu_plugin_translate_vaddr` walks the tables on every call, which on
 /// bench-mix's 11.5 M DC CVAC/CIVAC doubled the capture time.
 pub fn lookup(v: &mut Vcpu, va: u64, fetch: bool) -> (Option<u64>, MemType, u64) {
     let regime = v.tracked.regime_at_el(v.el);

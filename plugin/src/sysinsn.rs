@@ -12,7 +12,6 @@ use cohtrace_analyzer::memtype::MemType;
 use cohtrace_analyzer::trace::codes::NO_PA;
 use cohtrace_analyzer::trace::record::marker_records;
 use cohtrace_analyzer::trace::{Record, RecordKind};
-use qemu_plugin_sys::qemu_plugin_hwaddr_phys_addr;
 use std::ffi::{c_uint, c_void};
 
 pub unsafe extern "C" fn on_system_insn(vcpu_index: c_uint, udata: *mut c_void) {
@@ -86,27 +85,24 @@ fn maintenance(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, op: Cac
             (code as u64, MemType::UNKNOWN)
         }
         op if op.is_by_va() => {
-            match p.ext {
-                Some(ext) => {
-                    // SAFETY: plugin API call from a vCPU callback.
-                    let h = unsafe { (ext.probe_vaddr)(operand) };
-                    if h.is_null() {
-                        (NO_PA, MemType::UNKNOWN)
-                    } else {
-                        let pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
-                        let raw = unsafe { (ext.arm_attrs)(h) };
-                        let (mem, regime) = v.classify(raw, op == CacheOp::IcIvau);
-                        p.ensure_regime(v, regime);
-                        (pa, mem)
-                    }
-                }
-                None => match crate::stock::lookup(v, operand, op == CacheOp::IcIvau) {
-                    (Some(pa), mem, regime) => {
-                        p.ensure_regime(v, regime);
-                        (pa, mem)
-                    }
-                    (None, ..) => (NO_PA, MemType::UNKNOWN),
+            let fetch = op == CacheOp::IcIvau;
+            let found = match p.ext {
+                Some(_) => crate::stock::probe_va(p, operand).map(|(pa, raw)| {
+                    let (mem, regime) = v.classify(raw, fetch);
+                    (pa, mem, regime)
+                }),
+                // Stock mode: the own walk's PA (probe_va's debug walk would cost a QEMU walk each).
+                None => match crate::stock::lookup(v, operand, fetch) {
+                    (Some(pa), mem, regime) => Some((pa, mem, regime)),
+                    (None, ..) => None,
                 },
+            };
+            match found {
+                Some((pa, mem, regime)) => {
+                    p.ensure_regime(v, regime);
+                    (pa, mem)
+                }
+                None => (NO_PA, MemType::UNKNOWN),
             }
         }
         _ => (0, MemType::UNKNOWN),
@@ -133,15 +129,7 @@ fn marker(p: &Plugin, v: &mut Vcpu, insn: &InsnInfo, cpu: &mut Cpu, kind: Marker
     let mut name = [0u8; MARKER_NAME_LEN];
     if matches!(kind, MarkerKind::NameRange | MarkerKind::Suppress) {
         // Ranges are given by VA; the model works on physical lines.
-        // SAFETY: plugin API call from a vCPU callback.
-        let pa = match p.ext {
-            Some(ext) => {
-                let h = unsafe { (ext.probe_vaddr)(args[1]) };
-                (!h.is_null()).then(|| unsafe { qemu_plugin_hwaddr_phys_addr(h) })
-            }
-            None => crate::stock::translate_va(args[1]),
-        };
-        if let Some(pa) = pa {
+        if let Some((pa, _)) = crate::stock::probe_va(p, args[1]) {
             args[1] = pa;
         }
     }

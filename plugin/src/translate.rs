@@ -43,19 +43,8 @@ unsafe fn translate(p: &Plugin, tb: *mut qemu_plugin_tb) {
         register(insn, info);
         if pc & !0xfff != page_va {
             page_va = pc & !0xfff;
-            match p.ext {
-                Some(ext) => {
-                    let h = unsafe { (ext.probe_vaddr)(page_va) };
-                    if h.is_null() {
-                        page_pa = NO_PA;
-                    } else {
-                        page_pa = unsafe { qemu_plugin_hwaddr_phys_addr(h) };
-                        page_raw = unsafe { (ext.arm_attrs)(h) };
-                    }
-                }
-                // Stock mode: the type comes from the own walk below, by the fetch's VA.
-                None => page_pa = crate::stock::translate_va(page_va).unwrap_or(NO_PA),
-            }
+            // In stock mode the type comes from the own walk below, by the fetch's VA.
+            (page_pa, page_raw) = crate::stock::probe_va(p, page_va).unwrap_or((NO_PA, 0));
         }
         if page_pa != NO_PA {
             let pa = page_pa + (pc & 0xfff);
